@@ -1,0 +1,253 @@
+"""Input specs: what an experiment asks for, validated before any work starts.
+
+Every model forbids unknown keys, so a typo in ``experiment.toml`` is an error naming
+the key. CLI flags are applied to the raw mapping *before* validation, so an
+impossible override is reported exactly like an impossible value in the file.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import tomllib
+from importlib import resources
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from harness.errors import ConfigError
+
+Fraction = Annotated[float, Field(ge=0.0, lt=1.0)]
+Positive = Annotated[int, Field(gt=0)]
+
+
+class Spec(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# ---------------------------------------------------------------------------- data and model
+
+
+class SplitSpec(Spec):
+    """Fractions of the dataset for each split. Disjoint, stratified, seeded."""
+
+    train: Annotated[float, Field(gt=0, lt=1)] = 0.5
+    calibration: Annotated[float, Field(gt=0, lt=1)] = 0.1
+    evaluation: Annotated[float, Field(gt=0, lt=1)] = 0.4
+
+    @model_validator(mode="after")
+    def _sums_to_one(self) -> SplitSpec:
+        total = self.train + self.calibration + self.evaluation
+        if abs(total - 1.0) > 1e-6:
+            raise ValueError(f"train + calibration + evaluation must sum to 1, got {total:g}")
+        return self
+
+
+class LongTailSpec(Spec):
+    """Keep only ``keep_fraction`` of the *training* images of ``classes``."""
+
+    classes: list[int] = Field(min_length=1)
+    keep_fraction: Annotated[float, Field(gt=0, le=1)] = 0.1
+
+
+class DatasetSpec(Spec):
+    name: str = "digits"
+    image_size: Positive | None = 32
+    mean: float = 0.5
+    std: Annotated[float, Field(gt=0)] = 0.5
+    split: SplitSpec = SplitSpec()
+    long_tail: LongTailSpec | None = None
+
+
+class ModelSpec(Spec):
+    name: str = "small-cnn"
+    channels: list[Positive] | None = None
+
+
+class TrainSpec(Spec):
+    epochs: Positive = 10
+    batch_size: Positive = 64
+    lr: Annotated[float, Field(gt=0)] = 2e-3
+    weight_decay: Annotated[float, Field(ge=0)] = 1e-4
+
+
+# ---------------------------------------------------------------------------- compression
+
+
+class MagnitudePruneSpec(Spec):
+    """Global unstructured magnitude (L1) pruning, one shot, then fine-tuning."""
+
+    method: Literal["magnitude"]
+    sparsity: list[Fraction] = Field(min_length=1)
+    finetune_epochs: Annotated[int, Field(ge=0)] = 2
+    finetune_lr: Annotated[float, Field(gt=0)] = 5e-4
+
+
+class ChannelPruneSpec(Spec):
+    """Structured channel pruning with torch-pruning (L2 group importance)."""
+
+    method: Literal["channel"]
+    ratio: list[Fraction] = Field(min_length=1)
+    round_to: Positive = 8
+    finetune_epochs: Annotated[int, Field(ge=0)] = 2
+    finetune_lr: Annotated[float, Field(gt=0)] = 5e-4
+
+
+PruneSpec = Annotated[MagnitudePruneSpec | ChannelPruneSpec, Field(discriminator="method")]
+
+
+class QuantSpec(Spec):
+    """Post-training quantization of the exported ONNX, applied to the variants in ``apply_to``."""
+
+    precision: Literal["int8"] = "int8"
+    calibration_method: Literal["minmax", "entropy", "percentile"] = "minmax"
+    per_channel: bool = True
+    calibration_samples: Positive = 200
+    apply_to: list[str] = Field(default_factory=lambda: ["*"], min_length=1)
+
+
+# ---------------------------------------------------------------------------- measurement
+
+
+class MeasureSpec(Spec):
+    """How latency is sampled. ``profile`` picks defaults; explicit fields override them."""
+
+    batch_sizes: list[Positive] = Field(default_factory=lambda: [1, 8], min_length=1)
+    profile: Literal["standard", "quick"] = "standard"
+    warmup_runs: Positive | None = None
+    warmup_s: Annotated[float, Field(ge=0)] | None = None
+    min_samples: Positive | None = None
+    min_duration_s: Annotated[float, Field(ge=0)] | None = None
+    max_duration_s: Annotated[float, Field(gt=0)] | None = None
+    threads: Positive | None = None
+    isolation: Literal["process", "inline"] = "process"
+
+    @field_validator("batch_sizes")
+    @classmethod
+    def _unique(cls, v: list[int]) -> list[int]:
+        return sorted(set(v))
+
+
+class SelectionSpec(Spec):
+    """Objectives of the Pareto front and the guard rails of the chosen point."""
+
+    objectives: list[str] = Field(
+        default_factory=lambda: ["p50_ms:min", "top1:max", "worst_class_recall:max"], min_length=2
+    )
+    batch_size: Positive = 1
+    max_top1_drop: Annotated[float, Field(ge=0, le=1)] = 0.01
+    max_worst_class_drop: Annotated[float, Field(ge=0, le=1)] = 0.03
+
+    @field_validator("objectives")
+    @classmethod
+    def _parse(cls, v: list[str]) -> list[str]:
+        from harness.pareto import parse_objective
+
+        for text in v:
+            parse_objective(text)  # raises ValueError naming the problem
+        return v
+
+
+class ExperimentSpec(Spec):
+    name: str = "experiment"
+    seed: int = 0
+    dataset: DatasetSpec = DatasetSpec()
+    model: ModelSpec = ModelSpec()
+    train: TrainSpec = TrainSpec()
+    prune: list[PruneSpec] = Field(default_factory=list)
+    quantize: list[QuantSpec] = Field(default_factory=list)
+    runtimes: list[str] = Field(default_factory=lambda: ["onnxruntime", "torch"], min_length=1)
+    measure: MeasureSpec = MeasureSpec()
+    selection: SelectionSpec = SelectionSpec()
+
+    @model_validator(mode="after")
+    def _names_exist(self) -> ExperimentSpec:
+        from harness.data import DATASETS
+        from harness.models import MODELS
+        from harness.runtimes import RUNTIMES
+
+        for registry, value, key in (
+            (DATASETS, self.dataset.name, "dataset.name"),
+            (MODELS, self.model.name, "model.name"),
+            *((RUNTIMES, r, "runtimes") for r in self.runtimes),
+        ):
+            if value not in registry:
+                try:
+                    registry.check(value)
+                except ConfigError as exc:
+                    raise ValueError(f"{key}: {exc}") from None
+        if self.selection.batch_size not in self.measure.batch_sizes:
+            raise ValueError(
+                f"selection.batch_size {self.selection.batch_size} is not among "
+                f"measure.batch_sizes {self.measure.batch_sizes}"
+            )
+        return self
+
+    def canonical_json(self) -> str:
+        return json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+
+
+def spec_hash(*parts: Any, length: int = 12) -> str:
+    """Stable short hash of JSON-serialisable parts (specs are dumped first)."""
+    payload = [p.model_dump(mode="json") if isinstance(p, BaseModel) else p for p in parts]
+    text = json.dumps(payload, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:length]
+
+
+# ---------------------------------------------------------------------------- loading
+
+
+DEFAULT_EXPERIMENT = "default.toml"
+
+
+def _format_validation_error(exc: ValidationError, source: str) -> str:
+    err = exc.errors()[0]
+    loc = ".".join(str(p) for p in err["loc"] if not str(p).startswith("function-after"))
+    msg = err["msg"]
+    if err["type"] == "extra_forbidden":
+        msg = "unknown key"
+    elif "input" in err and not isinstance(err["input"], dict | list):
+        msg = f"{msg} (got {err['input']!r})"
+    where = f"{loc}: " if loc else ""
+    more = f" (and {len(exc.errors()) - 1} more)" if len(exc.errors()) > 1 else ""
+    return f"{source}: {where}{msg}{more}"
+
+
+def _deep_merge(base: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
+    merged = copy.deepcopy(base)
+    for key, value in overrides.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _deep_merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def read_experiment_file(path: Path | None) -> tuple[dict[str, Any], str]:
+    """Raw mapping and a display name; ``None`` reads the embedded default."""
+    if path is None:
+        text = resources.files("harness.experiments").joinpath(DEFAULT_EXPERIMENT).read_text()
+        return tomllib.loads(text), f"<embedded {DEFAULT_EXPERIMENT}>"
+    try:
+        text = Path(path).read_text()
+    except FileNotFoundError:
+        raise ConfigError(f"experiment file not found: {path}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read experiment file {path}: {exc}") from None
+    try:
+        return tomllib.loads(text), str(path)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+
+
+def load_experiment(path: Path | None = None, overrides: dict[str, Any] | None = None) -> ExperimentSpec:
+    """Read, merge CLI overrides into, and validate an experiment."""
+    raw, source = read_experiment_file(path)
+    if overrides:
+        raw = _deep_merge(raw, overrides)
+    try:
+        return ExperimentSpec.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(_format_validation_error(exc, source)) from None

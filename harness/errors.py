@@ -1,0 +1,85 @@
+"""One exception tree for the whole library.
+
+The CLI maps every :class:`HarnessError` to a single red line and the exit code
+declared on its class (documented in the README). Anything else is a bug and keeps
+its traceback.
+"""
+
+from __future__ import annotations
+
+
+class HarnessError(Exception):
+    """Base of every error the harness raises on purpose."""
+
+    exit_code: int = 1
+    hint: str | None = None
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        super().__init__(message)
+        if hint is not None:
+            self.hint = hint
+
+
+class ConfigError(HarnessError):
+    """An experiment file or flag is wrong: unknown key, wrong type, impossible value."""
+
+    exit_code = 2
+
+
+class UnknownNameError(ConfigError):
+    """A registry lookup failed (dataset, model, pruner, runtime ...)."""
+
+
+class MissingDependency(HarnessError):
+    """An optional library is not installed."""
+
+    exit_code = 3
+
+    def __init__(self, package: str, *, extra: str | None = None, purpose: str = "") -> None:
+        install = f"pip install 'harness[{extra}]'" if extra else f"pip install {package}"
+        what = f" (needed for {purpose})" if purpose else ""
+        super().__init__(f"{package} is not installed{what}", hint=install)
+        self.package = package
+
+
+class DeviceUnavailable(HarnessError):
+    """The requested hardware (GPU, meter, board) is not present."""
+
+    exit_code = 4
+
+
+class InputError(HarnessError):
+    """User-supplied data or model is unusable: corrupt file, wrong shape, bad labels."""
+
+    exit_code = 5
+
+
+class VariantError(HarnessError):
+    """One variant failed to compress, export, quantize or run.
+
+    The pipeline records it against the operating point and goes on with the sweep.
+    """
+
+    exit_code = 6
+
+    def __init__(self, variant_id: str, stage: str, message: str) -> None:
+        super().__init__(f"variant {variant_id} failed at {stage}: {message}")
+        self.variant_id = variant_id
+        self.stage = stage
+        self.detail = message
+
+
+class MeasurementError(HarnessError):
+    """A measurement could not be completed (the measuring process crashed, timed out ...)."""
+
+    exit_code = 6
+
+
+class StoreError(HarnessError):
+    """The results store cannot be opened or written."""
+
+    exit_code = 7
+
+
+#: exit code when the run completed but some operating points failed (recorded in the store)
+EXIT_SOME_POINTS_FAILED = 6

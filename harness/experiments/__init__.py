@@ -1,0 +1,1 @@
+"""Experiment files shipped with the package (the embedded default)."""

@@ -1,0 +1,207 @@
+"""Outputs: frozen dataclasses with units in their field names.
+
+A value that could not be measured is ``None`` and its sibling ``*_unavailable_reason``
+says why. These records are what the store persists and what JSON, cards and plots
+are rendered from.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+SCHEMA_VERSION = 1
+
+
+def to_dict(record: Any) -> dict[str, Any]:
+    """Recursively convert a record (or list / dict of records) to plain JSON types."""
+    if dataclasses.is_dataclass(record) and not isinstance(record, type):
+        return {f.name: to_dict(getattr(record, f.name)) for f in dataclasses.fields(record)}
+    if isinstance(record, dict):
+        return {str(k): to_dict(v) for k, v in record.items()}
+    if isinstance(record, list | tuple):
+        return [to_dict(v) for v in record]
+    return record
+
+
+@dataclass(frozen=True)
+class SplitInfo:
+    name: str
+    n_samples: int
+    per_class_counts: dict[str, int]
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    name: str
+    class_names: list[str]
+    input_shape: list[int]  # C, H, W
+    splits: list[SplitInfo]
+    under_represented: list[str]
+    preprocessing: dict[str, Any]
+    description: str
+
+
+@dataclass(frozen=True)
+class ArtifactInfo:
+    """What the exported file really contains, read back from the file itself."""
+
+    path: str
+    format: str  # "onnx" | "torch.export"
+    file_mb: float
+    n_weights: int
+    weight_sparsity: float  # fraction of exact zeros over all conv / linear weights
+    layer_sparsity: dict[str, float]
+    n_quantized_nodes: int  # QuantizeLinear + DequantizeLinear nodes
+    precision: str
+    sha256: str
+
+
+@dataclass(frozen=True)
+class LatencyStats:
+    """Per-query latency at one batch size; percentiles by nearest rank."""
+
+    batch_size: int
+    n_samples: int
+    n_warmup: int
+    p50_ms: float
+    p90_ms: float | None
+    p99_ms: float | None
+    mean_ms: float
+    std_ms: float
+    min_ms: float
+    max_ms: float
+    duration_s: float
+    throughput_sps: float  # samples (images) per second = batch_size * queries / busy time
+    percentile_method: str = "nearest-rank"
+    p90_unavailable_reason: str | None = None
+    p99_unavailable_reason: str | None = None
+    threads: int | None = None
+    profile: str = "standard"
+    isolation: str = "process"
+
+
+@dataclass(frozen=True)
+class MemoryStats:
+    artifact_mb: float
+    peak_rss_mb: float | None
+    peak_rss_unavailable_reason: str | None = None
+
+
+@dataclass(frozen=True)
+class EnergyStats:
+    energy_per_inference_mj: float | None
+    scope: str | None  # module | soc-rails | gpu-board | cpu-package | wall
+    source: str | None
+    unavailable_reason: str | None = None
+
+
+@dataclass(frozen=True)
+class AccuracyStats:
+    """Accuracy of one artifact through one runtime on the evaluation split."""
+
+    n_samples: int
+    top1: float
+    per_class_recall: dict[str, float | None]  # None: class absent from the evaluation split
+    per_class_support: dict[str, int]
+    worst_class_recall: float
+    worst_class: str
+    per_class_delta: dict[str, float | None] = field(default_factory=dict)  # vs dense baseline
+    top1_delta: float | None = None
+    worst_class_drop: float | None = None  # dense worst-class recall minus this one's
+
+
+@dataclass(frozen=True)
+class OperatingPoint:
+    """One deployable configuration: a variant's artifact, on a runtime, at a batch size."""
+
+    point_id: str
+    variant_id: str
+    variant_name: str
+    runtime: str
+    batch_size: int
+    prune_method: str  # none | magnitude | channel
+    prune_amount: float  # requested sparsity or channel ratio (0 for dense)
+    precision: str  # fp32 | int8
+    status: str  # ok | failed
+    error: str | None = None
+    artifact: ArtifactInfo | None = None
+    accuracy: AccuracyStats | None = None
+    latency: LatencyStats | None = None
+    memory: MemoryStats | None = None
+    energy: EnergyStats | None = None
+    on_pareto_front: bool = False
+
+    def metric(self, name: str) -> float | None:
+        """Flat metric lookup used by objectives: ``p50_ms``, ``top1``, ``worst_class_recall`` ..."""
+        return flat_metrics(self).get(name)
+
+
+def flat_metrics(point: OperatingPoint) -> dict[str, float | None]:
+    acc, lat, mem, en, art = point.accuracy, point.latency, point.memory, point.energy, point.artifact
+    return {
+        "top1": acc.top1 if acc else None,
+        "worst_class_recall": acc.worst_class_recall if acc else None,
+        "worst_class_drop": acc.worst_class_drop if acc else None,
+        "top1_delta": acc.top1_delta if acc else None,
+        "p50_ms": lat.p50_ms if lat else None,
+        "p90_ms": lat.p90_ms if lat else None,
+        "p99_ms": lat.p99_ms if lat else None,
+        "mean_ms": lat.mean_ms if lat else None,
+        "throughput_sps": lat.throughput_sps if lat else None,
+        "peak_rss_mb": mem.peak_rss_mb if mem else None,
+        "artifact_mb": art.file_mb if art else None,
+        "sparsity": art.weight_sparsity if art else None,
+        "energy_per_inference_mj": en.energy_per_inference_mj if en else None,
+    }
+
+
+@dataclass(frozen=True)
+class Selection:
+    """The chosen operating point and why, beside the accuracy-only choice."""
+
+    point_id: str | None
+    reason: str
+    accuracy_only_point_id: str | None
+    accuracy_only_reason: str
+    fairness_changed_choice: bool
+    batch_size: int
+    constraints: dict[str, float]
+
+
+@dataclass(frozen=True)
+class EnvironmentInfo:
+    cpu_model: str | None
+    physical_cores: int | None
+    logical_cores: int | None
+    cpu_flags: list[str]
+    os: str
+    python: str
+    library_versions: dict[str, str | None]
+    git_commit: str | None
+    git_commit_unavailable_reason: str | None
+    hostname: str
+
+
+@dataclass(frozen=True)
+class RunReport:
+    run_id: str
+    experiment_name: str
+    started_at: str
+    finished_at: str
+    status: str  # ok | partial | failed
+    dataset: DatasetInfo
+    model_name: str
+    baseline_variant_id: str
+    points: list[OperatingPoint]
+    objectives: list[str]
+    selection: Selection
+    environment: EnvironmentInfo
+    run_dir: str
+    card_path: str | None
+    plot_path: str | None
+    store: str
+    n_failed: int
+    notes: list[str] = field(default_factory=list)
+    schema_version: int = SCHEMA_VERSION
