@@ -1,0 +1,128 @@
+"""Building each variant's deployable files, cached by ``variant_id``.
+
+fp32 variants: prune (+ fine-tune) the baseline -> ``model.pt2`` (torch.export) and
+``model.onnx``. Quantized variants: quantize the parent's ONNX -> ``model.onnx``.
+``details.json`` is written last, so a directory without it is an interrupted build
+and is rebuilt.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from harness.compress.variants import Variant
+from harness.data.base import Dataset
+from harness.errors import HarnessError, VariantError
+from harness.progress import ProgressReporter
+
+FORMAT_FILES = {"torch.export": "model.pt2", "onnx": "model.onnx"}
+
+
+@dataclass(frozen=True)
+class BuiltVariant:
+    variant: Variant
+    files: dict[str, Path]  # artifact format -> file
+    details: dict[str, Any]
+    cached: bool
+
+
+def _open_cache(cache_dir: Path, variant: Variant) -> tuple[Path, BuiltVariant | None]:
+    """The variant's cache directory and its complete earlier build, or an emptied directory and None."""
+    directory = cache_dir / variant.variant_id
+    marker = directory / "details.json"
+    if marker.exists():
+        details = json.loads(marker.read_text())
+        files = {fmt: directory / name for fmt, name in FORMAT_FILES.items() if fmt in details["formats"]}
+        if all(p.exists() for p in files.values()):
+            return directory, BuiltVariant(variant, files, details, cached=True)
+    shutil.rmtree(directory, ignore_errors=True)  # an interrupted build is redone from scratch
+    directory.mkdir(parents=True)
+    return directory, None
+
+
+def _finish(directory: Path, variant: Variant, files: dict[str, Path], details: dict[str, Any]) -> BuiltVariant:
+    details = {**details, "formats": sorted(files)}
+    tmp = directory / "details.json.tmp"
+    tmp.write_text(json.dumps(details, indent=2, sort_keys=True))
+    tmp.replace(directory / "details.json")
+    return BuiltVariant(variant, files, details, cached=False)
+
+
+def _stage(variant: Variant, stage: str):
+    """Context manager turning any failure inside a build stage into a VariantError naming it."""
+    from contextlib import contextmanager
+
+    @contextmanager
+    def wrapper():
+        try:
+            yield
+        except VariantError:
+            raise
+        except HarnessError as exc:
+            raise VariantError(variant.name, stage, str(exc)) from exc
+        except Exception as exc:  # noqa: BLE001 - any library failure is recorded, the sweep goes on
+            raise VariantError(variant.name, stage, f"{type(exc).__name__}: {exc}") from exc
+
+    return wrapper()
+
+
+def build_fp32(
+    variant: Variant, baseline, dataset: Dataset, seed: int, cache_dir: Path, progress: ProgressReporter
+) -> BuiltVariant:
+    from harness.compress import PRUNERS
+    from harness.export.onnx import export_onnx, export_program, parity
+
+    directory, cached = _open_cache(cache_dir, variant)
+    if cached is not None:
+        return cached
+    details: dict[str, Any] = {"variant": variant.name}
+    model = baseline
+    if variant.prune_method != "none":
+        with _stage(variant, "prune"):
+            result = PRUNERS.get(variant.prune_method)(
+                baseline, variant.prune_amount, variant.prune_options, dataset, seed, progress, variant.name
+            )
+        model = result.model
+        details.update(
+            macs_before=result.macs_before,
+            macs_after=result.macs_after,
+            params_before=result.params_before,
+            params_after=result.params_after,
+        )
+    example = dataset.evaluation.x[:1]
+    files = {"torch.export": directory / FORMAT_FILES["torch.export"], "onnx": directory / FORMAT_FILES["onnx"]}
+    with _stage(variant, "export"):
+        program = export_program(model, example, files["torch.export"])
+        export_onnx(program, example, files["onnx"])
+        check = parity(model, files["onnx"], dataset.evaluation.x[:64])
+    details["parity"] = {
+        "max_abs_diff": check.max_abs_diff,
+        "top1_agreement": check.top1_agreement,
+        "n_samples": check.n_samples,
+        "reference": "torch eager vs onnxruntime CPU",
+    }
+    return _finish(directory, variant, files, details)
+
+
+def build_quantized(
+    variant: Variant, parent: BuiltVariant, dataset: Dataset, cache_dir: Path, *, reduce_range: bool
+) -> BuiltVariant:
+    from harness.compress import QUANTIZERS
+
+    directory, cached = _open_cache(cache_dir, variant)
+    if cached is not None:
+        return cached
+    out = directory / FORMAT_FILES["onnx"]
+    with _stage(variant, "quantize"):
+        settings = QUANTIZERS.get(variant.quant.precision)(
+            parent.files["onnx"], out, dataset.calibration.x, variant.quant, reduce_range=reduce_range
+        )
+    details = {"variant": variant.name, "parent": parent.variant.name, "quantization": settings}
+    for key in ("macs_before", "macs_after", "params_before", "params_after"):
+        if key in parent.details:
+            details[key] = parent.details[key]
+    return _finish(directory, variant, {"onnx": out}, details)

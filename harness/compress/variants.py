@@ -1,0 +1,68 @@
+"""The grid of variants an experiment asks for, each with a content-derived id.
+
+``variant_id`` hashes the baseline's key, the pruning and the quantization spec, so the
+same variant in another run (or for another runtime) maps to the same cached artifact.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from dataclasses import dataclass
+from typing import Any
+
+from harness.config import ExperimentSpec, QuantSpec, spec_hash
+
+
+@dataclass(frozen=True)
+class Variant:
+    variant_id: str
+    name: str  # dense | magnitude-0.5 | channel-0.3 | dense+int8 ...
+    prune_method: str  # none | magnitude | channel
+    prune_amount: float
+    prune_options: dict[str, Any]
+    quant: QuantSpec | None
+    parent_id: str | None  # the fp32 variant a quantized one is made from
+
+    @property
+    def precision(self) -> str:
+        return self.quant.precision if self.quant else "fp32"
+
+
+def _amount_label(x: float) -> str:
+    return f"{x:g}"
+
+
+def expand_variants(spec: ExperimentSpec, baseline_key: str) -> list[Variant]:
+    """Dense first, then every pruning level, then quantized copies of the matching fp32 variants."""
+    fp32 = [Variant(spec_hash(baseline_key, "dense"), "dense", "none", 0.0, {}, None, None)]
+    for prune in spec.prune:
+        options = prune.model_dump(mode="json")
+        amounts = options.pop("sparsity", None) or options.pop("ratio")
+        method = options.pop("method")
+        for amount in amounts:
+            name = f"{method}-{_amount_label(amount)}"
+            fp32.append(
+                Variant(spec_hash(baseline_key, method, amount, options), name, method, amount, options, None, None)
+            )
+    variants = list(fp32)
+    for quant in spec.quantize:
+        for parent in fp32:
+            if any(fnmatch.fnmatchcase(parent.name, pattern) for pattern in quant.apply_to):
+                variants.append(
+                    Variant(
+                        spec_hash(parent.variant_id, quant),
+                        f"{parent.name}+{quant.precision}",
+                        parent.prune_method,
+                        parent.prune_amount,
+                        parent.prune_options,
+                        quant,
+                        parent.variant_id,
+                    )
+                )
+    names = [v.name for v in variants]
+    duplicates = sorted({n for n in names if names.count(n) > 1})
+    if duplicates:
+        from harness.errors import ConfigError
+
+        raise ConfigError(f"the prune / quantize grid produces duplicate variants: {', '.join(duplicates)}")
+    return variants

@@ -1,0 +1,28 @@
+"""torch eager execution of the saved ``torch.export`` program (the fp32 artifact)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from harness.runtimes.base import Runner
+
+
+class TorchEagerRunner(Runner):
+    name = "torch"
+    artifact_format = "torch.export"
+    description = "torch eager (CPU) running the saved torch.export program, inference_mode"
+
+    def activate_impl(self) -> None:
+        import torch
+
+        if self.threads:
+            torch.set_num_threads(self.threads)
+        self._torch = torch
+        self._module = torch.export.load(str(self.artifact)).module()
+
+    def infer_impl(self, x: np.ndarray) -> np.ndarray:
+        with self._torch.inference_mode():
+            return self._module(self._torch.from_numpy(x)).numpy()
+
+    def deactivate_impl(self) -> None:
+        self._module = None
