@@ -1,0 +1,1 @@
+"""Measurement: latency sampling and statistics, memory, environment, the measuring process."""

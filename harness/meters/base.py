@@ -1,0 +1,141 @@
+"""Energy meters with Zeus-style named windows over cumulative counters.
+
+``meter.begin_window("resnet18-int8/bs1")`` snapshots every counter;
+``meter.end_window(...)`` snapshots again and returns the difference as an
+:class:`EnergyWindow`. Several windows may be open at once (nested or overlapping).
+A meter without hardware is still a meter: it is ``available = False``, says why in
+``reason``, and its windows carry no energy instead of raising.
+"""
+
+from __future__ import annotations
+
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from harness.errors import MeasurementError
+from harness.records import EnergyStats
+
+SCOPES = ("module", "soc-rails", "gpu-board", "cpu-package", "wall")
+
+Clock = Callable[[], float]
+
+
+@dataclass(frozen=True)
+class EnergyWindow:
+    """Energy spent between ``begin_window(name)`` and ``end_window(name)``."""
+
+    name: str
+    duration_s: float
+    energy_j: dict[str, float]  # per rail / domain; may overlap (a package and its cores)
+    total_energy_j: float | None  # the meter's own non-overlapping total; None when unavailable
+    scope: str  # one of SCOPES, or "none" for the null meter
+    source: str  # how it was obtained, e.g. "rapl-counter"
+    sample_period_s: float | None  # None: a cumulative counter read only at the window edges
+    warnings: list[str] = field(default_factory=list)
+
+
+class EnergyMeter(ABC):
+    """Base class: subclasses implement :meth:`_read_counters_j` and set the class attributes."""
+
+    name: str = "abstract"
+    scope: str = "none"
+    source: str = "none"
+    sample_period_s: float | None = None
+
+    def __init__(self, *, clock: Clock = time.monotonic, min_window_s: float = 1.0) -> None:
+        self._clock = clock
+        self.min_window_s = min_window_s
+        self.available: bool = True
+        self.reason: str | None = None
+        self._open: dict[str, tuple[float, dict[str, float]]] = {}
+
+    @abstractmethod
+    def _read_counters_j(self) -> dict[str, float]:
+        """Cumulative energy per domain in joules (any origin; only differences are used)."""
+
+    def _delta_j(self, domain: str, begin_j: float, end_j: float) -> float:
+        """Energy of one domain over a window; meters whose counters wrap override this."""
+        return end_j - begin_j
+
+    def _total_j(self, energy_j: dict[str, float]) -> float | None:
+        """Non-overlapping total; meters with nested domains override this."""
+        return sum(energy_j.values()) if energy_j else None
+
+    def _snapshot(self) -> dict[str, float]:
+        if not self.available:
+            return {}
+        try:
+            return self._read_counters_j()
+        except (OSError, ValueError) as exc:
+            raise MeasurementError(f"{self.name} meter could not read its counters: {exc}") from exc
+
+    def begin_window(self, name: str) -> None:
+        if name in self._open:
+            raise MeasurementError(f"energy window {name!r} is already open on the {self.name} meter")
+        self._open[name] = (self._clock(), self._snapshot())
+
+    def end_window(self, name: str) -> EnergyWindow:
+        if name not in self._open:
+            open_names = ", ".join(sorted(self._open)) or "none"
+            raise MeasurementError(
+                f"energy window {name!r} was never begun on the {self.name} meter (open: {open_names})"
+            )
+        begin_s, begin = self._open.pop(name)
+        end = self._snapshot()
+        duration_s = self._clock() - begin_s
+        energy_j = {k: self._delta_j(k, begin[k], end[k]) for k in begin if k in end}
+        warnings = []
+        if self.available and duration_s < self.min_window_s:
+            warnings.append(
+                f"window of {_seconds(duration_s)} s is shorter than the {_seconds(self.min_window_s)} s "
+                "minimum for this meter; energy may be dominated by counter resolution"
+            )
+        return EnergyWindow(
+            name=name,
+            duration_s=duration_s,
+            energy_j=energy_j,
+            total_energy_j=self._total_j(energy_j) if self.available else None,
+            scope=self.scope,
+            source=self.source,
+            sample_period_s=self.sample_period_s,
+            warnings=warnings,
+        )
+
+
+class NullMeter(EnergyMeter):
+    """Stands in when no energy source exists; ``reason`` says why."""
+
+    name = "null"
+    scope = "none"
+    source = "null"
+
+    def __init__(
+        self, reason: str = "no energy meter was configured", *, clock: Clock = time.monotonic
+    ) -> None:
+        super().__init__(clock=clock)
+        self.available = False
+        self.reason = reason
+
+    def _read_counters_j(self) -> dict[str, float]:
+        return {}
+
+
+def energy_stats(window: EnergyWindow | None, n_inferences: int, meter: EnergyMeter) -> EnergyStats:
+    """Per-inference energy of a window that covered ``n_inferences`` inferences."""
+    if n_inferences <= 0:
+        raise ValueError(f"n_inferences must be positive, got {n_inferences}")
+    if window is None or not meter.available or window.total_energy_j is None:
+        reason = meter.reason or f"the {meter.name} meter recorded no total energy for this window"
+        return EnergyStats(None, None, None, unavailable_reason=reason)
+    return EnergyStats(
+        energy_per_inference_mj=window.total_energy_j * 1000.0 / n_inferences,
+        scope=window.scope,
+        source=window.source,
+    )
+
+
+def _seconds(value: float) -> str:
+    text = f"{value:.3g}"
+    return text if any(c in text for c in ".e") else f"{text}.0"
