@@ -1,0 +1,54 @@
+"""The ``harness`` command line: parse -> spec -> one library call -> render.
+
+Every :class:`~harness.errors.HarnessError` becomes one red line on stderr and the
+exit code declared on its class (see the README); anything else is a bug and keeps
+its traceback (also shown for every error with ``HARNESS_DEBUG=1``).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import typer
+
+from harness.cli.run import EXAMPLES, run_command
+
+app = typer.Typer(
+    name="harness",
+    no_args_is_help=True,
+    add_completion=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+    help="Choose how to ship a compressed image classifier without silently hurting the people it serves.",
+)
+app.command("run", epilog=EXAMPLES, short_help="Run an experiment end to end (no argument: the embedded default).")(run_command)
+
+
+@app.callback()
+def _root() -> None:
+    """Prune, quantize, export, measure and evaluate a model; pick a fair operating point."""
+
+
+def main() -> None:
+    from harness.errors import HarnessError
+
+    try:
+        app(standalone_mode=False)
+    except HarnessError as exc:
+        if os.environ.get("HARNESS_DEBUG"):
+            raise
+        from harness.cli._output import error_line
+
+        error_line(str(exc), exc.hint)
+        sys.exit(exc.exit_code)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except typer.Abort:
+        sys.exit(130)
+    except Exception as exc:  # click usage errors carry their own exit code and message
+        import click
+
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            sys.exit(exc.exit_code)
+        raise

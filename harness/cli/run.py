@@ -1,0 +1,78 @@
+"""``harness run``: the whole job, from an experiment file (or the embedded default)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+EXAMPLES = (
+    "Examples:\n\n"
+    "harness run  (the embedded default: long-tailed digits)\n\n"
+    "harness run docs/examples/experiment.toml --json > run.json\n\n"
+    "harness run my.toml --runtime onnxruntime --quick --store /data/harness.db"
+)
+
+
+def run_command(
+    experiment: Annotated[
+        Optional[Path],
+        typer.Argument(help="Experiment TOML file. Omitted: the embedded default experiment.", show_default=False),
+    ] = None,
+    json_output: Annotated[
+        bool, typer.Option("--json", help="Print one JSON document for the run on stdout (progress stays on stderr).")
+    ] = False,
+    store: Annotated[
+        Optional[str],
+        typer.Option(help="Results database: a file path (SQLite) or a SQLAlchemy URL. Default: RESULTS_DIR/harness.db."),
+    ] = None,
+    results_dir: Annotated[
+        Path, typer.Option("--results-dir", help="Where run folders, the cache and the default store live.")
+    ] = Path("results"),
+    quick: Annotated[
+        bool, typer.Option("--quick", help="Quick latency profile (shorter warm-up and sampling) instead of the file's.")
+    ] = False,
+    runtime: Annotated[
+        Optional[list[str]],
+        typer.Option("--runtime", "-r", help="Runtime to measure on (repeatable); overrides `runtimes` in the file."),
+    ] = None,
+    seed: Annotated[Optional[int], typer.Option(help="Override the experiment seed.")] = None,
+    inline: Annotated[
+        bool, typer.Option("--inline", help="Measure in this process instead of a fresh one per operating point.")
+    ] = False,
+) -> None:
+    """Run an experiment end to end: train or load the baseline, prune and quantize it, export
+    every variant, score each artifact per class through its runtime, measure its latency,
+    memory and energy, store every record, choose an operating point on the fairness-aware
+    Pareto front and write a model card.
+    """
+    from harness.cli._output import RichProgress, points_table, stderr, stdout
+    from harness.config import load_experiment
+    from harness.errors import EXIT_SOME_POINTS_FAILED
+    from harness.pipeline import run_experiment
+    from harness.report.summary import run_summary
+
+    overrides: dict = {}
+    if quick or inline:
+        overrides["measure"] = {**({"profile": "quick"} if quick else {}), **({"isolation": "inline"} if inline else {})}
+    if runtime:
+        overrides["runtimes"] = runtime
+    if seed is not None:
+        overrides["seed"] = seed
+    spec = load_experiment(experiment, overrides)
+
+    with RichProgress() as progress:
+        report = run_experiment(spec, results_dir=results_dir, store=store, progress=progress)
+
+    console = stderr if json_output else stdout
+    console.print(points_table(report))
+    console.print(f"chosen: {report.selection.point_id or 'none'} ({report.selection.reason})", highlight=False)
+    console.print(f"card: {report.card_path}\nplot: {report.plot_path}\nstore: {report.store}", highlight=False)
+    if json_output:
+        typer.echo(json.dumps(run_summary(report), indent=2))
+    if report.n_failed:
+        stderr.print(f"[yellow]{report.n_failed} operating point(s) failed; see the table and the store[/]")
+        raise typer.Exit(EXIT_SOME_POINTS_FAILED)
+

@@ -1,0 +1,59 @@
+"""Per-class accuracy of one set of predictions, and its deltas against the dense baseline.
+
+Recall of class c = correct predictions of c / examples of c (``support``). A class with
+no evaluation examples has recall ``None`` (reported as unsupported, never 0/0) and is
+left out of the worst-class minimum.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+from harness.errors import InputError
+from harness.records import AccuracyStats
+
+
+def accuracy_stats(y_true: np.ndarray, y_pred: np.ndarray, class_names: list[str]) -> AccuracyStats:
+    y_true = np.asarray(y_true)
+    y_pred = np.asarray(y_pred)
+    if y_true.shape != y_pred.shape or y_true.ndim != 1:
+        raise InputError(f"labels {y_true.shape} and predictions {y_pred.shape} must be equal-length vectors")
+    if len(y_true) == 0:
+        raise InputError("the evaluation split is empty")
+    n_classes = len(class_names)
+    if y_true.min() < 0 or y_true.max() >= n_classes:
+        raise InputError(f"labels outside 0..{n_classes - 1} in the evaluation split")
+    recall: dict[str, float | None] = {}
+    support: dict[str, int] = {}
+    for c, name in enumerate(class_names):
+        mask = y_true == c
+        support[name] = int(mask.sum())
+        recall[name] = float(np.mean(y_pred[mask] == c)) if support[name] else None
+    supported = {k: v for k, v in recall.items() if v is not None}
+    worst = min(supported, key=lambda k: (supported[k], class_names.index(k)))
+    return AccuracyStats(
+        n_samples=int(len(y_true)),
+        top1=float(np.mean(y_true == y_pred)),
+        per_class_recall=recall,
+        per_class_support=support,
+        worst_class_recall=supported[worst],
+        worst_class=worst,
+    )
+
+
+def against_baseline(stats: AccuracyStats, baseline: AccuracyStats) -> AccuracyStats:
+    """Copy of ``stats`` with per-class recall deltas, top-1 delta and worst-class drop vs ``baseline``."""
+    delta = {
+        name: (r - baseline.per_class_recall[name])
+        if r is not None and baseline.per_class_recall.get(name) is not None
+        else None
+        for name, r in stats.per_class_recall.items()
+    }
+    return dataclasses.replace(
+        stats,
+        per_class_delta=delta,
+        top1_delta=stats.top1 - baseline.top1,
+        worst_class_drop=baseline.worst_class_recall - stats.worst_class_recall,
+    )

@@ -1,0 +1,340 @@
+"""The one orchestrator: ``run_experiment(spec) -> RunReport``.
+
+dataset -> baseline (trained or cached) -> variants (pruned, exported, quantized; cached)
+-> for each variant x runtime: accuracy pass on the artifact, performance pass per batch
+size -> store -> Pareto front + selection -> model card, plot, report.json.
+
+A variant that fails is recorded as failed (with its error) and the sweep goes on.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import tempfile
+from dataclasses import dataclass, replace
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+
+from harness.artifacts import BuiltVariant, build_fp32, build_quantized
+from harness.compress.variants import Variant, expand_variants
+from harness.config import ExperimentSpec, spec_hash
+from harness.errors import HarnessError, VariantError
+from harness.measure.latency import resolve_rule
+from harness.measure.launch import measure
+from harness.measure.worker import MeasureRequest
+from harness.metrics import accuracy_stats, against_baseline
+from harness.pareto import parse_objective, pareto_front, select_operating_point
+from harness.progress import ProgressReporter
+from harness.records import (
+    AccuracyStats,
+    EnergyStats,
+    LatencyStats,
+    MemoryStats,
+    OperatingPoint,
+    RunReport,
+    to_dict,
+)
+from harness.store import open_store
+
+EVAL_BATCH = 256
+
+
+@dataclass(frozen=True)
+class RunPaths:
+    results_dir: Path
+    store: str
+
+    @property
+    def cache_dir(self) -> Path:
+        return self.results_dir / "cache"
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def new_run_id() -> str:
+    return datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S-") + secrets.token_hex(3)
+
+
+def default_threads() -> int:
+    import psutil
+
+    return psutil.cpu_count(logical=False) or os.cpu_count() or 1
+
+
+def _point_id(variant: Variant, runtime: str, batch: int) -> str:
+    return f"{variant.name}@{runtime}/bs{batch}"
+
+
+def _failed_points(variant: Variant, runtime: str, batches: list[int], error: str, built: BuiltVariant | None) -> list[OperatingPoint]:
+    return [
+        OperatingPoint(
+            point_id=_point_id(variant, runtime, b),
+            variant_id=variant.variant_id,
+            variant_name=variant.name,
+            runtime=runtime,
+            batch_size=b,
+            prune_method=variant.prune_method,
+            prune_amount=variant.prune_amount,
+            precision=variant.precision,
+            status="failed",
+            error=error,
+        )
+        for b in batches
+    ]
+
+
+def evaluate(runner_cls, artifact: Path, x: np.ndarray, threads: int) -> np.ndarray:
+    """Accuracy pass: the artifact through the runtime over the whole evaluation split."""
+    with runner_cls(artifact, threads=threads) as runner:
+        runner.set_input_shape(tuple(x.shape[1:]))
+        logits = np.concatenate([runner.infer(x[i : i + EVAL_BATCH]) for i in range(0, len(x), EVAL_BATCH)])
+    if not np.all(np.isfinite(logits)):
+        raise HarnessError(f"{np.count_nonzero(~np.isfinite(logits))} non-finite outputs on the evaluation split")
+    return logits
+
+
+class _Sweep:
+    """State of one run while it executes; ``run_experiment`` is its only user."""
+
+    def __init__(self, spec: ExperimentSpec, paths: RunPaths, progress: ProgressReporter) -> None:
+        from harness.measure.environment import capture_environment
+
+        self.spec = spec
+        self.paths = paths
+        self.progress = progress
+        self.run_id = new_run_id()
+        self.run_dir = paths.results_dir / "runs" / self.run_id
+        self.started_at = _now()
+        self.environment = capture_environment()
+        self.threads = spec.measure.threads or default_threads()
+        self.rule = resolve_rule(spec.measure)
+        self.store = open_store(paths.store)
+        self.points: list[OperatingPoint] = []
+        self.notes: list[str] = []
+        self.dense_accuracy: dict[str, AccuracyStats] = {}
+
+    # ------------------------------------------------------------------ stages
+
+    def run(self) -> RunReport:
+        from harness.data import DATASETS
+        from harness.measure.environment import cpu_has_vnni
+        from harness.models.train import train_baseline
+
+        spec = self.spec
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        (self.run_dir / "config.resolved.json").write_text(json.dumps(spec.model_dump(mode="json"), indent=2))
+        self.store.create_run(self.run_id, spec.name, self.started_at, spec.canonical_json(), self.environment, str(self.run_dir))
+        try:
+            dataset = DATASETS.get(spec.dataset.name)(spec.dataset, spec.seed)
+            self.dataset = dataset
+            self.store.set_dataset(self.run_id, dataset.info())
+            baseline, baseline_key, cached = train_baseline(
+                spec.model, spec.train, dataset, spec_hash(spec.dataset, spec.seed), spec.seed,
+                self.paths.cache_dir / "models", self.progress,
+            )
+            self.progress.log(f"baseline {spec.model.name}: {'loaded from cache' if cached else 'trained'}")
+            variants = expand_variants(spec, baseline_key)
+            reduce_range = not cpu_has_vnni(self.environment.cpu_flags)
+            if reduce_range and spec.quantize:
+                self.notes.append(
+                    "int8 weights use onnxruntime's reduce_range (7-bit) because this CPU has no VNNI: full-range "
+                    "int8 saturates the 16-bit intermediate sums of onnxruntime's AVX2 kernels and loses accuracy."
+                )
+            built = self._build(variants, baseline, dataset, reduce_range)
+            self._evaluate_and_measure(variants, built, dataset)
+            return self._finish(variants)
+        except BaseException:
+            self.store.finish_run(self.run_id, status="failed", finished_at=_now(), n_failed=len(self.points),
+                                  selection=None, front=[], card_path=None, plot_path=None)
+            raise
+
+    def _build(self, variants: list[Variant], baseline, dataset, reduce_range: bool) -> dict[str, BuiltVariant | VariantError]:
+        built: dict[str, BuiltVariant | VariantError] = {}
+        cache = self.paths.cache_dir / "artifacts"
+        with self.progress.task("compressing and exporting variants", total=len(variants)) as task:
+            for v in variants:
+                task.update(f"building {v.name}")
+                try:
+                    if v.quant is None:
+                        result = build_fp32(v, baseline, dataset, self.spec.seed, cache, self.progress)
+                    else:
+                        parent = built[v.parent_id]
+                        if isinstance(parent, VariantError):
+                            raise VariantError(v.name, "quantize", f"its fp32 parent failed ({parent.stage})")
+                        result = build_quantized(v, parent, dataset, cache, reduce_range=reduce_range)
+                    built[v.variant_id] = result
+                    self.store.add_variant(self.run_id, v, "ok", None, {**result.details, "cached": result.cached})
+                except VariantError as exc:
+                    built[v.variant_id] = exc
+                    self.store.add_variant(self.run_id, v, "failed", str(exc), {})
+                    self.progress.log(f"[failed] {exc}")
+                task.advance()
+        return built
+
+    def _evaluate_and_measure(self, variants, built, dataset) -> None:
+        from harness.runtimes import RUNTIMES
+
+        spec = self.spec
+        batches = spec.measure.batch_sizes
+        jobs = []
+        for v in variants:
+            for runtime in spec.runtimes:
+                fmt = RUNTIMES.get(runtime).artifact_format
+                result = built[v.variant_id]
+                if isinstance(result, VariantError) or fmt in result.files:
+                    jobs.append((v, runtime, result))
+        inputs_dir = tempfile.TemporaryDirectory(prefix="harness-inputs-")
+        inputs = Path(inputs_dir.name) / "eval_inputs.npy"
+        np.save(inputs, dataset.evaluation.x[: max(batches)])
+        with inputs_dir, self.progress.task("evaluating and measuring", total=len(jobs)) as task:
+            for v, runtime, result in jobs:
+                task.update(f"{v.name} on {runtime}")
+                if isinstance(result, VariantError):
+                    self._record(_failed_points(v, runtime, batches, str(result), None))
+                else:
+                    try:
+                        self._record(self._one(v, runtime, result, dataset, inputs))
+                    except HarnessError as exc:
+                        msg = str(exc) if isinstance(exc, VariantError) else f"variant {v.name} on {runtime}: {exc}"
+                        self._record(_failed_points(v, runtime, batches, msg, result))
+                        self.progress.log(f"[failed] {msg}")
+                task.advance()
+
+    def _one(self, v: Variant, runtime: str, result: BuiltVariant, dataset, inputs: Path) -> list[tuple]:
+        from harness.export.inspect import inspect_onnx, inspect_program
+        from harness.runtimes import RUNTIMES
+
+        runner_cls = RUNTIMES.get(runtime)
+        artifact_path = result.files[runner_cls.artifact_format]
+        artifact = (inspect_onnx if runner_cls.artifact_format == "onnx" else inspect_program)(artifact_path)
+        ev = dataset.evaluation
+        logits = evaluate(runner_cls, artifact_path, ev.x, self.threads)
+        accuracy = accuracy_stats(ev.y, logits.argmax(1), dataset.class_names)
+        if v.name == "dense":
+            self.dense_accuracy[runtime] = accuracy
+        if runtime in self.dense_accuracy:
+            accuracy = against_baseline(accuracy, self.dense_accuracy[runtime])
+        self.store.add_evaluation(self.run_id, v.variant_id, runtime, accuracy, ev.index, ev.y, logits)
+
+        request = MeasureRequest(
+            runtime=runtime,
+            artifact=str(artifact_path),
+            inputs_npy=str(inputs),
+            batch_sizes=self.spec.measure.batch_sizes,
+            rule=to_dict(self.rule),
+            threads=self.threads,
+            profile=self.spec.measure.profile,
+        )
+        measured = measure(request, self.spec.measure.isolation)
+        memory = MemoryStats(artifact.file_mb, measured["peak_rss_mb"], measured["peak_rss_unavailable_reason"])
+        out = []
+        for b in measured["batches"]:
+            latency = LatencyStats(**b["latency"])
+            point = OperatingPoint(
+                point_id=_point_id(v, runtime, latency.batch_size),
+                variant_id=v.variant_id,
+                variant_name=v.name,
+                runtime=runtime,
+                batch_size=latency.batch_size,
+                prune_method=v.prune_method,
+                prune_amount=v.prune_amount,
+                precision=v.precision,
+                status="ok",
+                artifact=artifact,
+                accuracy=accuracy,
+                latency=latency,
+                memory=memory,
+                energy=EnergyStats(**b["energy"]),
+            )
+            out.append((point, b["warmup_ms"], b["samples_ms"]))
+        return out
+
+    def _record(self, items: list) -> None:
+        for item in items:
+            point, warmup, samples = item if isinstance(item, tuple) else (item, None, None)
+            self.store.add_point(self.run_id, point, warmup, samples)
+            self.points.append(point)
+
+    # ------------------------------------------------------------------ selection and report
+
+    def _finish(self, variants: list[Variant]) -> RunReport:
+        from harness.report.card import render_model_card
+        from harness.report.plots import plot_front
+
+        spec = self.spec
+        objectives = [parse_objective(o) for o in spec.selection.objectives]
+        front: list[str] = []
+        for b in spec.measure.batch_sizes:
+            front += pareto_front([p for p in self.points if p.batch_size == b], objectives).front
+        self.points = [replace(p, on_pareto_front=p.point_id in front) for p in self.points]
+        sel_batch = spec.selection.batch_size
+        dense = [p for p in self.points if p.variant_name == "dense" and p.batch_size == sel_batch and p.status == "ok"]
+        baseline = next((p for p in dense if p.runtime == "onnxruntime"), dense[0] if dense else None)
+        selection = select_operating_point(
+            self.points,
+            baseline,
+            batch_size=sel_batch,
+            max_top1_drop=spec.selection.max_top1_drop,
+            max_worst_class_drop=spec.selection.max_worst_class_drop,
+        )
+        n_failed = sum(p.status != "ok" for p in self.points)
+        energy_reasons = {p.energy.unavailable_reason for p in self.points if p.energy and p.energy.unavailable_reason}
+        for reason in sorted(energy_reasons):
+            self.notes.append(f"energy not measured: {reason}")
+        if spec.measure.profile == "quick":
+            self.notes.append(
+                "latency uses the quick measurement profile "
+                f"(warm-up {self.rule.warmup_runs} runs and {self.rule.warmup_s} s, then at least "
+                f"{self.rule.min_samples} samples and {self.rule.min_duration_s} s): fine for ranking, "
+                "noisier than the standard profile."
+            )
+        report = RunReport(
+            run_id=self.run_id,
+            experiment_name=spec.name,
+            started_at=self.started_at,
+            finished_at=_now(),
+            status="ok" if n_failed == 0 else "partial",
+            dataset=self.dataset.info(),
+            model_name=spec.model.name,
+            baseline_variant_id=variants[0].variant_id,
+            points=self.points,
+            objectives=[str(o) for o in objectives],
+            selection=selection,
+            environment=self.environment,
+            run_dir=str(self.run_dir),
+            card_path=str(self.run_dir / "card.md"),
+            plot_path=str(self.run_dir / "front.png"),
+            store=self.paths.store,
+            n_failed=n_failed,
+            notes=self.notes,
+        )
+        plot_front(report, Path(report.plot_path))
+        Path(report.card_path).write_text(render_model_card(report))
+        (self.run_dir / "report.json").write_text(json.dumps(to_dict(report), indent=2))
+        self.store.finish_run(
+            self.run_id, status=report.status, finished_at=report.finished_at, n_failed=n_failed,
+            selection=selection, front=front, card_path=report.card_path, plot_path=report.plot_path,
+        )
+        return report
+
+
+def run_experiment(
+    spec: ExperimentSpec,
+    *,
+    results_dir: Path = Path("results"),
+    store: str | None = None,
+    progress: ProgressReporter | None = None,
+) -> RunReport:
+    """Run every stage of an experiment; every record goes to ``store`` (default results/harness.db)."""
+    paths = RunPaths(results_dir=Path(results_dir), store=store or str(Path(results_dir) / "harness.db"))
+    sweep = _Sweep(spec, paths, progress or ProgressReporter())
+    try:
+        return sweep.run()
+    finally:
+        sweep.store.close()

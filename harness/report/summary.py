@@ -1,0 +1,70 @@
+"""The machine-readable view of a run printed by ``harness run --json``.
+
+Field names are a contract with scripts and dashboards: add fields freely, never
+rename or remove one.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from harness.records import OperatingPoint, RunReport, to_dict
+
+
+def point_summary(p: OperatingPoint) -> dict[str, Any]:
+    acc, lat, mem, en, art = p.accuracy, p.latency, p.memory, p.energy, p.artifact
+    return {
+        "point_id": p.point_id,
+        "variant_id": p.variant_id,
+        "variant_name": p.variant_name,
+        "runtime": p.runtime,
+        "prune_method": p.prune_method,
+        "prune_amount": p.prune_amount,
+        "sparsity": art.weight_sparsity if art else None,  # measured from the artifact
+        "precision": p.precision,
+        "batch_size": p.batch_size,
+        "top1": acc.top1 if acc else None,
+        "worst_class_recall": acc.worst_class_recall if acc else None,
+        "worst_class": acc.worst_class if acc else None,
+        "per_class_recall": acc.per_class_recall if acc else None,
+        "per_class_delta": acc.per_class_delta if acc else None,
+        "p50_ms": lat.p50_ms if lat else None,
+        "p90_ms": lat.p90_ms if lat else None,
+        "p99_ms": lat.p99_ms if lat else None,
+        "mean_ms": lat.mean_ms if lat else None,
+        "n_samples": lat.n_samples if lat else None,
+        "throughput_sps": lat.throughput_sps if lat else None,
+        "peak_rss_mb": mem.peak_rss_mb if mem else None,
+        "artifact_mb": art.file_mb if art else None,
+        "n_quantized_nodes": art.n_quantized_nodes if art else None,
+        "energy_per_inference_mj": en.energy_per_inference_mj if en else None,
+        "energy_unavailable_reason": (en.unavailable_reason if en else "not measured: the operating point failed")
+        if not en or en.energy_per_inference_mj is None
+        else None,
+        "on_pareto_front": p.on_pareto_front,
+        "status": p.status,
+        "error": p.error,
+    }
+
+
+def run_summary(report: RunReport) -> dict[str, Any]:
+    return {
+        "schema_version": report.schema_version,
+        "run_id": report.run_id,
+        "experiment": report.experiment_name,
+        "status": report.status,
+        "n_failed": report.n_failed,
+        "store": report.store,
+        "run_dir": report.run_dir,
+        "card_path": report.card_path,
+        "plot_path": report.plot_path,
+        "objectives": report.objectives,
+        "selection": to_dict(report.selection),
+        "dataset": {
+            "name": report.dataset.name,
+            "class_names": report.dataset.class_names,
+            "under_represented": report.dataset.under_represented,
+            "splits": {s.name: s.n_samples for s in report.dataset.splits},
+        },
+        "points": [point_summary(p) for p in report.points],
+    }

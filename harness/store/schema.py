@@ -1,0 +1,131 @@
+"""Tables, through SQLAlchemy Core so the same schema runs on SQLite and PostgreSQL.
+
+Summary columns are typed for querying; the full record of each row is kept as JSON
+beside them so nothing measured is lost. Raw latency samples and per-sample
+predictions are stored, not only summaries.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    Boolean,
+    Column,
+    Float,
+    ForeignKeyConstraint,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
+
+SCHEMA_VERSION = 1
+
+metadata = MetaData()
+
+meta = Table(
+    "meta",
+    metadata,
+    Column("key", String(64), primary_key=True),
+    Column("value", Text, nullable=False),
+)
+
+runs = Table(
+    "runs",
+    metadata,
+    Column("run_id", String(64), primary_key=True),
+    Column("experiment_name", String(256), nullable=False),
+    Column("started_at", String(40), nullable=False),
+    Column("finished_at", String(40)),
+    Column("status", String(16), nullable=False),  # running | ok | partial | failed
+    Column("n_failed", Integer),
+    Column("experiment_json", Text, nullable=False),
+    Column("environment_json", Text),
+    Column("dataset_json", Text),
+    Column("selection_json", Text),
+    Column("run_dir", Text),
+    Column("card_path", Text),
+    Column("plot_path", Text),
+)
+
+variants = Table(
+    "variants",
+    metadata,
+    Column("run_id", String(64), primary_key=True),
+    Column("variant_id", String(64), primary_key=True),
+    Column("name", String(128), nullable=False),
+    Column("prune_method", String(32), nullable=False),
+    Column("prune_amount", Float, nullable=False),
+    Column("precision", String(16), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("error", Text),
+    Column("details_json", Text),  # artifacts, MACs/params, parity, quantizer settings
+    ForeignKeyConstraint(["run_id"], ["runs.run_id"]),
+)
+
+evaluations = Table(
+    "evaluations",
+    metadata,
+    Column("run_id", String(64), primary_key=True),
+    Column("variant_id", String(64), primary_key=True),
+    Column("runtime", String(32), primary_key=True),
+    Column("n_samples", Integer, nullable=False),
+    Column("top1", Float, nullable=False),
+    Column("worst_class_recall", Float, nullable=False),
+    Column("accuracy_json", Text, nullable=False),
+    Column("sample_index_json", Text, nullable=False),
+    Column("labels_json", Text, nullable=False),
+    Column("predictions_json", Text, nullable=False),
+    Column("logits_npy", LargeBinary, nullable=False),
+    ForeignKeyConstraint(["run_id", "variant_id"], ["variants.run_id", "variants.variant_id"]),
+)
+
+per_class = Table(
+    "per_class",
+    metadata,
+    Column("run_id", String(64), primary_key=True),
+    Column("variant_id", String(64), primary_key=True),
+    Column("runtime", String(32), primary_key=True),
+    Column("class_name", String(256), primary_key=True),
+    Column("support", Integer, nullable=False),
+    Column("recall", Float),  # NULL: class absent from the evaluation split
+    Column("delta_vs_dense", Float),
+    ForeignKeyConstraint(
+        ["run_id", "variant_id", "runtime"],
+        ["evaluations.run_id", "evaluations.variant_id", "evaluations.runtime"],
+    ),
+)
+
+operating_points = Table(
+    "operating_points",
+    metadata,
+    Column("run_id", String(64), primary_key=True),
+    Column("point_id", String(128), primary_key=True),
+    Column("variant_id", String(64), nullable=False),
+    Column("runtime", String(32), nullable=False),
+    Column("batch_size", Integer, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("error", Text),
+    Column("top1", Float),
+    Column("worst_class_recall", Float),
+    Column("p50_ms", Float),
+    Column("p90_ms", Float),
+    Column("p99_ms", Float),
+    Column("peak_rss_mb", Float),
+    Column("artifact_mb", Float),
+    Column("energy_per_inference_mj", Float),
+    Column("on_pareto_front", Boolean, nullable=False, default=False),
+    Column("point_json", Text, nullable=False),
+    ForeignKeyConstraint(["run_id", "variant_id"], ["variants.run_id", "variants.variant_id"]),
+)
+
+latency_samples = Table(
+    "latency_samples",
+    metadata,
+    Column("run_id", String(64), primary_key=True),
+    Column("point_id", String(128), primary_key=True),
+    Column("warmup_ms_json", Text, nullable=False),
+    Column("samples_ms_json", Text, nullable=False),
+    ForeignKeyConstraint(["run_id", "point_id"], ["operating_points.run_id", "operating_points.point_id"]),
+)
