@@ -109,7 +109,13 @@ def build_fp32(
 
 
 def build_quantized(
-    variant: Variant, parent: BuiltVariant, dataset: Dataset, cache_dir: Path, *, reduce_range: bool
+    variant: Variant,
+    parent: BuiltVariant,
+    dataset: Dataset,
+    cache_dir: Path,
+    progress: ProgressReporter,
+    *,
+    reduce_range: bool,
 ) -> BuiltVariant:
     from harness.compress import QUANTIZERS
 
@@ -119,7 +125,8 @@ def build_quantized(
     out = directory / FORMAT_FILES["onnx"]
     with _stage(variant, "quantize"):
         settings = QUANTIZERS.get(variant.quant.precision)(
-            parent.files["onnx"], out, dataset.calibration.x, variant.quant, reduce_range=reduce_range
+            parent.files["onnx"], out, dataset.calibration.x, variant.quant, reduce_range=reduce_range, progress=progress,
+            label=variant.name,
         )
     details = {"variant": variant.name, "parent": parent.variant.name, "quantization": settings}
     for key in ("macs_before", "macs_after", "params_before", "params_after"):

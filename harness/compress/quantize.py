@@ -16,6 +16,7 @@ import numpy as np
 
 from harness.config import QuantSpec
 from harness.errors import InputError
+from harness.progress import ProgressReporter
 
 
 def quantize_int8_static(
@@ -26,6 +27,8 @@ def quantize_int8_static(
     *,
     reduce_range: bool,
     input_name: str = "input",
+    progress: ProgressReporter | None = None,
+    label: str = "int8",
 ) -> dict:
     """Write a QDQ int8 model calibrated on ``calibration_x``; returns the settings used."""
     from onnxruntime.quantization import (
@@ -47,20 +50,24 @@ def quantize_int8_static(
     }
 
     class Reader(CalibrationDataReader):
-        def __init__(self) -> None:
+        def __init__(self, task) -> None:
             self._batches = iter(calibration_x[i : i + 1] for i in range(n))
+            self._task = task
 
         def get_next(self):
             batch = next(self._batches, None)
+            if batch is not None:
+                self._task.advance()
             return None if batch is None else {input_name: batch}
 
-    with tempfile.TemporaryDirectory() as tmp:
+    progress = progress or ProgressReporter()
+    with tempfile.TemporaryDirectory() as tmp, progress.task(f"calibrating {label}", total=n) as task:
         pre = Path(tmp) / "preprocessed.onnx"
         quant_pre_process(str(onnx_in), str(pre))
         quantize_static(
             str(pre),
             str(onnx_out),
-            Reader(),
+            Reader(task),
             quant_format=QuantFormat.QDQ,
             activation_type=QuantType.QInt8,
             weight_type=QuantType.QInt8,

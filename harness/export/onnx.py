@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 import sys
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -39,8 +41,13 @@ def export_onnx(program, example: np.ndarray, path: Path) -> None:
 
     x = torch.from_numpy(np.repeat(example[:1], 2, axis=0))
     path.parent.mkdir(parents=True, exist_ok=True)
-    # the exporter prints progress lines on stdout, which belongs to --json output
-    with contextlib.redirect_stdout(sys.stderr):
+    # the exporter prints progress on stdout (which belongs to --json output), logs that torchvision's
+    # detection ops are skipped, and warns about its own pytree internals: none of it concerns the user
+    registration_log = logging.getLogger("torch.onnx._internal.exporter._registration")
+    level = registration_log.level
+    registration_log.setLevel(logging.ERROR)
+    with contextlib.redirect_stdout(sys.stderr), warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*LeafSpec.*", category=FutureWarning)
         torch.onnx.export(
             program,
             (x,),
@@ -52,6 +59,7 @@ def export_onnx(program, example: np.ndarray, path: Path) -> None:
             external_data=False,
             verbose=False,
         )
+    registration_log.setLevel(level)
     onnx.checker.check_model(str(path), full_check=True)
 
 
