@@ -53,12 +53,34 @@ class LongTailSpec(Spec):
 
 
 class DatasetSpec(Spec):
+    """Which dataset, where its files are, and how its images are preprocessed.
+
+    ``path`` is the root directory (cifar10, cifar100, imagefolder, celeba) or the file
+    (manifest CSV, npz); ``target`` is CelebA's target attribute or the manifest's label
+    column; ``group_attributes`` are carried into every split (CelebA attributes, manifest
+    columns, npz ``groups_<name>`` arrays); ``channels`` converts every image to grey (1) or
+    colour (3), ``None`` keeps the dataset's own. Which keys a dataset needs or refuses is
+    checked by its loader, which names the key.
+    """
+
     name: str = "digits"
+    path: str | None = None
+    target: str | None = None
+    group_attributes: list[str] = Field(default_factory=list)
+    channels: Literal[1, 3] | None = None
     image_size: Positive | None = 32
     mean: float = 0.5
     std: Annotated[float, Field(gt=0)] = 0.5
     split: SplitSpec = SplitSpec()
     long_tail: LongTailSpec | None = None
+
+    @field_validator("group_attributes")
+    @classmethod
+    def _distinct_names(cls, v: list[str]) -> list[str]:
+        repeated = sorted({a for a in v if v.count(a) > 1})
+        if repeated or any(not a for a in v):
+            raise ValueError(f"names must be distinct and non-empty, got {v}")
+        return v
 
 
 class ModelSpec(Spec):

@@ -4,3 +4,9 @@ from harness.registry import Registry
 
 DATASETS = Registry("dataset")
 DATASETS.register("digits", "harness.data.digits:load_digits_dataset")
+DATASETS.register("cifar10", "harness.data.cifar:load_cifar10_dataset")
+DATASETS.register("cifar100", "harness.data.cifar:load_cifar100_dataset")
+DATASETS.register("imagefolder", "harness.data.folders:load_imagefolder_dataset")
+DATASETS.register("manifest", "harness.data.folders:load_manifest_dataset")
+DATASETS.register("celeba", "harness.data.celeba:load_celeba_dataset")
+DATASETS.register("npz", "harness.data.npz:load_npz_dataset")
