@@ -71,7 +71,7 @@ def _point_id(variant: Variant, runtime: str, batch: int) -> str:
     return f"{variant.name}@{runtime}/bs{batch}"
 
 
-def _failed_points(variant: Variant, runtime: str, batches: list[int], error: str, built: BuiltVariant | None) -> list[OperatingPoint]:
+def _failed_points(variant: Variant, runtime: str, batches: list[int], error: str) -> list[OperatingPoint]:
     return [
         OperatingPoint(
             point_id=_point_id(variant, runtime, b),
@@ -102,22 +102,35 @@ def evaluate(runner_cls, artifact: Path, x: np.ndarray, threads: int) -> np.ndar
 class _Sweep:
     """State of one run while it executes; ``run_experiment`` is its only user."""
 
-    def __init__(self, spec: ExperimentSpec, paths: RunPaths, progress: ProgressReporter) -> None:
+    def __init__(self, spec: ExperimentSpec, paths: RunPaths, progress: ProgressReporter, resume: str | None) -> None:
         from harness.measure.environment import capture_environment
 
         self.spec = spec
         self.paths = paths
         self.progress = progress
-        self.run_id = new_run_id()
-        self.run_dir = paths.results_dir / "runs" / self.run_id
-        self.started_at = _now()
+        self.store = open_store(paths.store)
         self.environment = capture_environment()
         self.threads = spec.measure.threads or default_threads()
         self.rule = resolve_rule(spec.measure)
-        self.store = open_store(paths.store)
+        self.experiment_hash = spec_hash(spec)
         self.points: list[OperatingPoint] = []
         self.notes: list[str] = []
         self.dense_accuracy: dict[str, AccuracyStats] = {}
+        self.done: set[tuple[str, str]] = set()  # (variant_id, runtime) already complete in the store
+        if resume is None:
+            self.run_id = new_run_id()
+            self.run_dir = paths.results_dir / "runs" / self.run_id
+            self.started_at = _now()
+            self.resumed = False
+        else:
+            row = self.store.run_row(resume)
+            self.run_id, self.run_dir, self.started_at = resume, Path(row["run_dir"]), row["started_at"]
+            self.resumed = True
+            self.done = self.store.completed_jobs(resume)
+            self.points = [p for p in self.store.operating_points(resume) if (p.variant_id, p.runtime) in self.done]
+            for p in self.points:
+                if p.variant_name == "dense" and p.accuracy is not None:
+                    self.dense_accuracy[p.runtime] = p.accuracy
 
     # ------------------------------------------------------------------ stages
 
@@ -129,11 +142,23 @@ class _Sweep:
         spec = self.spec
         self.run_dir.mkdir(parents=True, exist_ok=True)
         (self.run_dir / "config.resolved.json").write_text(json.dumps(spec.model_dump(mode="json"), indent=2))
-        self.store.create_run(self.run_id, spec.name, self.started_at, spec.canonical_json(), self.environment, str(self.run_dir))
+        if self.resumed:
+            self.store.update_run(self.run_id, status="running", finished_at=None)
+            self.progress.log(f"resuming run {self.run_id}: {len(self.points)} operating points already complete")
+        else:
+            for row in self.store.incomplete_runs(self.experiment_hash):
+                self.progress.log(
+                    f"run {row['run_id']} of this experiment stopped before it finished; "
+                    f"`harness run --resume {row['run_id']}` completes it instead of starting over"
+                )
+            self.store.create_run(
+                self.run_id, spec.name, self.started_at, spec.canonical_json(), self.environment,
+                str(self.run_dir), experiment_hash=self.experiment_hash,
+            )
         try:
             dataset = DATASETS.get(spec.dataset.name)(spec.dataset, spec.seed)
             self.dataset = dataset
-            self.store.set_dataset(self.run_id, dataset.info())
+            self.store.update_run(self.run_id, dataset_json=dataset.info())
             baseline, baseline_key, cached = train_baseline(
                 spec.model, spec.train, dataset, spec_hash(spec.dataset, spec.seed), spec.seed,
                 self.paths.cache_dir / "models", self.progress,
@@ -150,8 +175,7 @@ class _Sweep:
             self._evaluate_and_measure(variants, built, dataset)
             return self._finish(variants)
         except BaseException:
-            self.store.finish_run(self.run_id, status="failed", finished_at=_now(), n_failed=len(self.points),
-                                  selection=None, front=[], card_path=None, plot_path=None)
+            self.store.update_run(self.run_id, status="failed", finished_at=_now())
             raise
 
     def _build(self, variants: list[Variant], baseline, dataset, reduce_range: bool) -> dict[str, BuiltVariant | VariantError]:
@@ -167,12 +191,12 @@ class _Sweep:
                         parent = built[v.parent_id]
                         if isinstance(parent, VariantError):
                             raise VariantError(v.name, "quantize", f"its fp32 parent failed ({parent.stage})")
-                        result = build_quantized(v, parent, dataset, cache, reduce_range=reduce_range)
+                        result = build_quantized(v, parent, dataset, cache, self.progress, reduce_range=reduce_range)
                     built[v.variant_id] = result
-                    self.store.add_variant(self.run_id, v, "ok", None, {**result.details, "cached": result.cached})
+                    self.store.upsert_variant(self.run_id, v, "ok", None, {**result.details, "cached": result.cached})
                 except VariantError as exc:
                     built[v.variant_id] = exc
-                    self.store.add_variant(self.run_id, v, "failed", str(exc), {})
+                    self.store.upsert_variant(self.run_id, v, "failed", str(exc), {})
                     self.progress.log(f"[failed] {exc}")
                 task.advance()
         return built
@@ -189,6 +213,8 @@ class _Sweep:
                 result = built[v.variant_id]
                 if isinstance(result, VariantError) or fmt in result.files:
                     jobs.append((v, runtime, result))
+        self.store.update_run(self.run_id, n_expected=len(jobs) * len(batches))
+        jobs = [(v, r, res) for v, r, res in jobs if (v.variant_id, r) not in self.done]
         inputs_dir = tempfile.TemporaryDirectory(prefix="harness-inputs-")
         inputs = Path(inputs_dir.name) / "eval_inputs.npy"
         np.save(inputs, dataset.evaluation.x[: max(batches)])
@@ -196,13 +222,13 @@ class _Sweep:
             for v, runtime, result in jobs:
                 task.update(f"{v.name} on {runtime}")
                 if isinstance(result, VariantError):
-                    self._record(_failed_points(v, runtime, batches, str(result), None))
+                    self._record(v, runtime, _failed_points(v, runtime, batches, str(result)))
                 else:
                     try:
-                        self._record(self._one(v, runtime, result, dataset, inputs))
+                        self._record(v, runtime, *self._one(v, runtime, result, dataset, inputs))
                     except HarnessError as exc:
                         msg = str(exc) if isinstance(exc, VariantError) else f"variant {v.name} on {runtime}: {exc}"
-                        self._record(_failed_points(v, runtime, batches, msg, result))
+                        self._record(v, runtime, _failed_points(v, runtime, batches, msg))
                         self.progress.log(f"[failed] {msg}")
                 task.advance()
 
@@ -220,7 +246,7 @@ class _Sweep:
             self.dense_accuracy[runtime] = accuracy
         if runtime in self.dense_accuracy:
             accuracy = against_baseline(accuracy, self.dense_accuracy[runtime])
-        self.store.add_evaluation(self.run_id, v.variant_id, runtime, accuracy, ev.index, ev.y, logits)
+        evaluation = {"accuracy": accuracy, "sample_index": ev.index, "labels": ev.y, "logits": logits}
 
         request = MeasureRequest(
             runtime=runtime,
@@ -253,13 +279,13 @@ class _Sweep:
                 energy=EnergyStats(**b["energy"]),
             )
             out.append((point, b["warmup_ms"], b["samples_ms"]))
-        return out
+        return out, evaluation
 
-    def _record(self, items: list) -> None:
-        for item in items:
-            point, warmup, samples = item if isinstance(item, tuple) else (item, None, None)
-            self.store.add_point(self.run_id, point, warmup, samples)
-            self.points.append(point)
+    def _record(self, v: Variant, runtime: str, items: list, evaluation: dict | None = None) -> None:
+        """Store one (variant, runtime): evaluation and points in a single transaction."""
+        rows = [item if isinstance(item, tuple) else (item, None, None) for item in items]
+        self.store.add_result(self.run_id, v.variant_id, runtime, rows, evaluation)
+        self.points.extend(point for point, _, _ in rows)
 
     # ------------------------------------------------------------------ selection and report
 
@@ -317,11 +343,34 @@ class _Sweep:
         plot_front(report, Path(report.plot_path))
         Path(report.card_path).write_text(render_model_card(report))
         (self.run_dir / "report.json").write_text(json.dumps(to_dict(report), indent=2))
-        self.store.finish_run(
+        self.store.mark_front(self.run_id, front)
+        self.store.update_run(
             self.run_id, status=report.status, finished_at=report.finished_at, n_failed=n_failed,
-            selection=selection, front=front, card_path=report.card_path, plot_path=report.plot_path,
+            selection_json=selection, card_path=report.card_path, plot_path=report.plot_path,
         )
         return report
+
+
+def resumable_run(store: str, run_id: str | None) -> tuple[str, ExperimentSpec]:
+    """The run to resume (``None``: the latest unfinished one) and the experiment it was started with."""
+    from harness.errors import ConfigError
+
+    st = open_store(store)
+    try:
+        if run_id is None:
+            rows = st.incomplete_runs()
+            if not rows:
+                raise ConfigError(f"nothing to resume: every run in {store} finished")
+            row = rows[-1]
+        else:
+            row = st.run_row(run_id)
+            if row is None:
+                raise ConfigError(f"no run {run_id!r} in {store}")
+            if row["status"] == "ok":
+                raise ConfigError(f"run {run_id} finished with every operating point ok; nothing to resume")
+    finally:
+        st.close()
+    return row["run_id"], ExperimentSpec.model_validate_json(row["experiment_json"])
 
 
 def run_experiment(
@@ -330,10 +379,15 @@ def run_experiment(
     results_dir: Path = Path("results"),
     store: str | None = None,
     progress: ProgressReporter | None = None,
+    resume: str | None = None,
 ) -> RunReport:
-    """Run every stage of an experiment; every record goes to ``store`` (default results/harness.db)."""
+    """Run every stage of an experiment; every record goes to ``store`` (default results/harness.db).
+
+    ``resume``: the id of an interrupted run of this experiment; operating points already
+    complete in the store are kept and only the missing ones are built and measured.
+    """
     paths = RunPaths(results_dir=Path(results_dir), store=store or str(Path(results_dir) / "harness.db"))
-    sweep = _Sweep(spec, paths, progress or ProgressReporter())
+    sweep = _Sweep(spec, paths, progress or ProgressReporter(), resume)
     try:
         return sweep.run()
     finally:

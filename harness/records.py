@@ -157,6 +157,18 @@ def flat_metrics(point: OperatingPoint) -> dict[str, float | None]:
     }
 
 
+def point_from_dict(d: dict[str, Any]) -> OperatingPoint:
+    """Rebuild an :class:`OperatingPoint` from :func:`to_dict` output (the store's ``point_json``)."""
+    nested = {"artifact": ArtifactInfo, "accuracy": AccuracyStats, "latency": LatencyStats, "memory": MemoryStats, "energy": EnergyStats}
+    fields = {f.name for f in dataclasses.fields(OperatingPoint)}
+    values = {k: v for k, v in d.items() if k in fields}
+    for key, cls in nested.items():
+        if values.get(key) is not None:
+            known = {f.name for f in dataclasses.fields(cls)}
+            values[key] = cls(**{k: v for k, v in values[key].items() if k in known})
+    return OperatingPoint(**values)
+
+
 @dataclass(frozen=True)
 class Selection:
     """The chosen operating point and why, beside the accuracy-only choice."""

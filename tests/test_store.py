@@ -1,8 +1,14 @@
-"""The SQLite store: WAL mode, typed rows, raw samples, and a clear error on a foreign schema."""
+"""The store on SQLite (always) and PostgreSQL (when HARNESS_TEST_POSTGRES_URL names a server).
+
+Atomic per-(variant, runtime) writes, raw samples kept, migrations, and the queries that
+resume needs.
+"""
 
 from __future__ import annotations
 
 import json
+import os
+import secrets
 
 import numpy as np
 import pytest
@@ -12,37 +18,114 @@ from harness.errors import StoreError
 from harness.records import AccuracyStats, LatencyStats, OperatingPoint
 from harness.store import open_store
 
+PG_URL = os.environ.get("HARNESS_TEST_POSTGRES_URL")
 
-def test_points_and_raw_samples_round_trip(tmp_path):
-    store = open_store(tmp_path / "h.db")
-    store.create_run("r1", "exp", "2026-01-01T00:00:00", "{}", {"cpu": "x"}, str(tmp_path))
-    variant = Variant("v1", "dense", "none", 0.0, {}, None, None)
-    store.add_variant("r1", variant, "ok", None, {"parity": 1.0})
-    acc = AccuracyStats(3, 2 / 3, {"a": 1.0, "b": None}, {"a": 3, "b": 0}, 1.0, "a")
-    store.add_evaluation("r1", "v1", "onnxruntime", acc, np.arange(3), np.array([0, 0, 0]), np.eye(3, 2, dtype=np.float32))
-    lat = LatencyStats(1, 3, 1, 1.5, None, None, 1.5, 0.1, 1.4, 1.6, 0.1, 600.0, p90_unavailable_reason="too few")
-    point = OperatingPoint("dense@onnxruntime/bs1", "v1", "dense", "onnxruntime", 1, "none", 0.0, "fp32", "ok", accuracy=acc, latency=lat)
-    store.add_point("r1", point, [9.0], [1.4, 1.5, 1.6])
-    store.finish_run("r1", status="ok", finished_at="t", n_failed=0, selection={"point_id": "x"},
-                     front=["dense@onnxruntime/bs1"], card_path=None, plot_path=None)
-    rows = store.points("r1")
-    assert len(rows) == 1 and rows[0]["p50_ms"] == 1.5 and rows[0]["p90_ms"] is None
-    assert rows[0]["on_pareto_front"] and json.loads(rows[0]["point_json"])["on_pareto_front"] is True
-    assert store.count("latency_samples", "r1") == 1 and store.count("per_class", "r1") == 2
-    assert store.run_row("r1")["status"] == "ok"
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store(request, tmp_path):
+    if request.param == "sqlite":
+        st = open_store(tmp_path / "h.db")
+    else:
+        if not PG_URL:
+            pytest.skip("set HARNESS_TEST_POSTGRES_URL to a PostgreSQL database to run the PostgreSQL store tests")
+        st = open_store(PG_URL)
+    st.test_run_id = f"r-{secrets.token_hex(4)}"  # unique per test: a shared server keeps older rows
+    yield st
+    st.close()
+
+
+VARIANT = Variant("v1", "dense", "none", 0.0, {}, None, None)
+ACC = AccuracyStats(3, 2 / 3, {"a": 1.0, "b": None}, {"a": 3, "b": 0}, 1.0, "a")
+
+
+def point(batch: int, status: str = "ok") -> OperatingPoint:
+    lat = LatencyStats(batch, 3, 1, 1.5, None, None, 1.5, 0.1, 1.4, 1.6, 0.1, 600.0, p90_unavailable_reason="too few")
+    return OperatingPoint(
+        f"dense@onnxruntime/bs{batch}", "v1", "dense", "onnxruntime", batch, "none", 0.0, "fp32", status,
+        error=None if status == "ok" else "boom", accuracy=ACC if status == "ok" else None,
+        latency=lat if status == "ok" else None,
+    )
+
+
+def evaluation() -> dict:
+    return {"accuracy": ACC, "sample_index": np.arange(3), "labels": np.zeros(3, int), "logits": np.eye(3, 2, dtype=np.float32)}
+
+
+def start(store) -> str:
+    run = store.test_run_id
+    store.create_run(run, "exp", "2026-01-01T00:00:00", "{}", {"cpu": "x"}, "/tmp", experiment_hash="h1")
+    store.upsert_variant(run, VARIANT, "ok", None, {"parity": 1.0})
+    return run
+
+
+def test_points_evaluation_and_raw_samples_round_trip(store):
+    run = start(store)
+    store.add_result(run, "v1", "onnxruntime", [(point(1), [9.0], [1.4, 1.5, 1.6]), (point(8), [], [2.0])], evaluation())
+    store.mark_front(run, ["dense@onnxruntime/bs1"])
+    rows = store.points(run)
+    assert [r["batch_size"] for r in rows] == [1, 8]
+    assert rows[0]["p50_ms"] == 1.5 and rows[0]["p90_ms"] is None
+    assert bool(rows[0]["on_pareto_front"]) and not bool(rows[1]["on_pareto_front"])
+    rebuilt = store.operating_points(run)
+    assert rebuilt[0].on_pareto_front and rebuilt[0].latency.p90_unavailable_reason == "too few"
+    assert rebuilt[0].accuracy.per_class_recall == {"a": 1.0, "b": None}
+    assert store.count("latency_samples", run) == 2 and store.count("per_class", run) == 2
     with store.engine.connect() as conn:
-        assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
-        samples = conn.exec_driver_sql("SELECT samples_ms_json FROM latency_samples").scalar()
+        samples = conn.exec_driver_sql(
+            f"SELECT samples_ms_json FROM latency_samples WHERE run_id = '{run}' AND point_id = 'dense@onnxruntime/bs1'"
+        ).scalar()
     assert json.loads(samples) == [1.4, 1.5, 1.6]
-    store.close()
 
 
-def test_a_store_from_another_schema_version_is_refused(tmp_path):
-    store = open_store(tmp_path / "h.db")
-    with store.engine.begin() as conn:
+def test_a_second_attempt_replaces_the_first_without_duplicates(store):
+    run = start(store)
+    store.add_result(run, "v1", "onnxruntime", [(point(1, "failed"), None, None)])
+    assert store.completed_jobs(run) == set()
+    store.add_result(run, "v1", "onnxruntime", [(point(1), [], [1.0])], evaluation())
+    assert store.count("operating_points", run) == 1 and store.count("evaluations", run) == 1
+    assert store.completed_jobs(run) == {("v1", "onnxruntime")}
+
+
+def test_unfinished_runs_are_found_by_experiment(store):
+    run = start(store)
+    assert run in [r["run_id"] for r in store.incomplete_runs("h1")]
+    assert run not in [r["run_id"] for r in store.incomplete_runs("other")]
+    store.update_run(run, status="ok", finished_at="t", selection_json={"point_id": "x"})
+    assert run not in [r["run_id"] for r in store.incomplete_runs()]
+    assert json.loads(store.run_row(run)["selection_json"]) == {"point_id": "x"}
+
+
+def test_sqlite_store_uses_wal(tmp_path):
+    st = open_store(tmp_path / "h.db")
+    with st.engine.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+    st.close()
+
+
+def test_a_version_1_store_is_migrated_on_open(tmp_path):
+    st = open_store(tmp_path / "h.db")
+    with st.engine.begin() as conn:  # turn it back into what version 1 wrote
+        conn.exec_driver_sql("ALTER TABLE runs DROP COLUMN experiment_hash")
+        conn.exec_driver_sql("ALTER TABLE runs DROP COLUMN n_expected")
+        conn.exec_driver_sql("UPDATE meta SET value = '1' WHERE key = 'schema_version'")
+        conn.exec_driver_sql(
+            "INSERT INTO runs (run_id, experiment_name, started_at, status, experiment_json) "
+            "VALUES ('old', 'exp', 't', 'ok', '{}')"
+        )
+    st.close()
+    st = open_store(tmp_path / "h.db")
+    assert st.run_row("old")["experiment_hash"] is None  # the column exists again, old rows kept
+    with st.engine.connect() as conn:
+        assert conn.exec_driver_sql("SELECT value FROM meta WHERE key = 'schema_version'").scalar() == "2"
+    st.close()
+
+
+def test_a_store_from_a_newer_harness_is_refused(tmp_path):
+    st = open_store(tmp_path / "h.db")
+    with st.engine.begin() as conn:
         conn.exec_driver_sql("UPDATE meta SET value = '99' WHERE key = 'schema_version'")
-    store.close()
-    with pytest.raises(StoreError, match="schema version 99"):
+    st.close()
+    with pytest.raises(StoreError, match="schema version 99, written by a newer harness"):
         open_store(tmp_path / "h.db")
 
 

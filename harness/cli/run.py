@@ -18,8 +18,12 @@ EXAMPLES = (
 
 def run_command(
     experiment: Annotated[
-        Optional[Path],
-        typer.Argument(help="Experiment TOML file. Omitted: the embedded default experiment.", show_default=False),
+        Optional[str],
+        typer.Argument(
+            metavar="[EXPERIMENT | RUN]",
+            help="Experiment TOML file (omitted: the embedded default). With --resume: the run id to finish.",
+            show_default=False,
+        ),
     ] = None,
     json_output: Annotated[
         bool, typer.Option("--json", help="Print one JSON document for the run on stdout (progress stays on stderr).")
@@ -42,6 +46,14 @@ def run_command(
     inline: Annotated[
         bool, typer.Option("--inline", help="Measure in this process instead of a fresh one per operating point.")
     ] = False,
+    resume: Annotated[
+        bool,
+        typer.Option(
+            "--resume",
+            help="Finish an interrupted run: `harness run --resume [RUN]` (no RUN: the latest unfinished one in "
+            "the store). Complete operating points are kept; only missing or failed ones are redone.",
+        ),
+    ] = False,
 ) -> None:
     """Run an experiment end to end: train or load the baseline, prune and quantize it, export
     every variant, score each artifact per class through its runtime, measure its latency,
@@ -51,9 +63,10 @@ def run_command(
     from harness.cli._output import RichProgress, points_table, stderr, stdout
     from harness.config import load_experiment
     from harness.errors import EXIT_SOME_POINTS_FAILED
-    from harness.pipeline import run_experiment
+    from harness.pipeline import resumable_run, run_experiment
     from harness.report.summary import run_summary
 
+    store = store or str(results_dir / "harness.db")
     overrides: dict = {}
     if quick or inline:
         overrides["measure"] = {**({"profile": "quick"} if quick else {}), **({"isolation": "inline"} if inline else {})}
@@ -61,10 +74,15 @@ def run_command(
         overrides["runtimes"] = runtime
     if seed is not None:
         overrides["seed"] = seed
-    spec = load_experiment(experiment, overrides)
+    if resume:
+        if overrides:
+            raise typer.BadParameter("a resumed run keeps its own experiment: drop --quick/--inline/--runtime/--seed", param_hint="--resume")
+        run_id, spec = resumable_run(store, experiment)
+    else:
+        run_id, spec = None, load_experiment(Path(experiment) if experiment else None, overrides)
 
     with RichProgress() as progress:
-        report = run_experiment(spec, results_dir=results_dir, store=store, progress=progress)
+        report = run_experiment(spec, results_dir=results_dir, store=store, progress=progress, resume=run_id)
 
     console = stderr if json_output else stdout
     console.print(points_table(report))

@@ -20,7 +20,15 @@ from sqlalchemy import (
     Text,
 )
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+
+#: how to bring an older store up to date: version -> SQL statements taking it to version + 1
+MIGRATIONS: dict[int, list[str]] = {
+    1: [
+        "ALTER TABLE runs ADD COLUMN experiment_hash VARCHAR(64)",
+        "ALTER TABLE runs ADD COLUMN n_expected INTEGER",
+    ],
+}
 
 metadata = MetaData()
 
@@ -41,6 +49,8 @@ runs = Table(
     Column("status", String(16), nullable=False),  # running | ok | partial | failed
     Column("n_failed", Integer),
     Column("experiment_json", Text, nullable=False),
+    Column("experiment_hash", String(64)),  # same experiment -> same hash: finds an interrupted run
+    Column("n_expected", Integer),  # operating points the run will have when complete
     Column("environment_json", Text),
     Column("dataset_json", Text),
     Column("selection_json", Text),
