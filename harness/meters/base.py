@@ -5,6 +5,12 @@
 :class:`EnergyWindow`. Several windows may be open at once (nested or overlapping).
 A meter without hardware is still a meter: it is ``available = False``, says why in
 ``reason``, and its windows carry no energy instead of raising.
+
+Counter meters (RAPL, the NVML energy counter) subtract snapshots taken at the window
+edges. Sampling meters (:mod:`harness.meters.sampling`) override the two edge hooks,
+:meth:`EnergyMeter._edge` and :meth:`EnergyMeter._window_energy_j`, and integrate a
+power trace instead. Meters that sample in the background start on ``start()`` (or
+their first window) and stop on ``close()``; ``with meter:`` does both.
 """
 
 from __future__ import annotations
@@ -13,6 +19,7 @@ import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from harness.errors import MeasurementError
 from harness.records import EnergyStats
@@ -34,6 +41,7 @@ class EnergyWindow:
     source: str  # how it was obtained, e.g. "rapl-counter"
     sample_period_s: float | None  # None: a cumulative counter read only at the window edges
     warnings: list[str] = field(default_factory=list)
+    n_samples: int | None = None  # power samples inside the window (sampling meters only)
 
 
 class EnergyMeter(ABC):
@@ -43,13 +51,14 @@ class EnergyMeter(ABC):
     scope: str = "none"
     source: str = "none"
     sample_period_s: float | None = None
+    sensor_period_s: float | None = None  # how often the sensor's value changes; None: not limiting
 
     def __init__(self, *, clock: Clock = time.monotonic, min_window_s: float = 1.0) -> None:
         self._clock = clock
         self.min_window_s = min_window_s
         self.available: bool = True
         self.reason: str | None = None
-        self._open: dict[str, tuple[float, dict[str, float]]] = {}
+        self._open: dict[str, tuple[float, Any]] = {}
 
     @abstractmethod
     def _read_counters_j(self) -> dict[str, float]:
@@ -71,10 +80,40 @@ class EnergyMeter(ABC):
         except (OSError, ValueError) as exc:
             raise MeasurementError(f"{self.name} meter could not read its counters: {exc}") from exc
 
+    @property
+    def required_window_s(self) -> float:
+        """Shortest trustworthy window: ``min_window_s``, or 100 sensor update periods if longer."""
+        if self.sensor_period_s is None:
+            return self.min_window_s
+        return max(self.min_window_s, 100.0 * self.sensor_period_s)
+
+    def _short_window_warning(self, duration_s: float, error_source: str) -> list[str]:
+        required_s = self.required_window_s
+        if not self.available or duration_s >= required_s:
+            return []
+        why = "" if required_s == self.min_window_s else (
+            f" (100 x its {_seconds(self.sensor_period_s or 0.0)} s sensor update period)"
+        )
+        return [
+            f"window of {_seconds(duration_s)} s is shorter than the {_seconds(required_s)} s "
+            f"minimum for this meter{why}; energy may be dominated by {error_source}"
+        ]
+
+    def _edge(self) -> tuple[float, Any]:
+        """Time and state at a window edge; counter meters snapshot their counters."""
+        return self._clock(), self._snapshot()
+
+    def _window_energy_j(
+        self, begin_s: float, begin: Any, end_s: float, end: Any
+    ) -> tuple[dict[str, float], list[str], int | None]:
+        """Energy per domain between two edges, warnings, and the number of samples used."""
+        energy_j = {k: self._delta_j(k, begin[k], end[k]) for k in begin if k in end}
+        return energy_j, self._short_window_warning(end_s - begin_s, "counter resolution"), None
+
     def begin_window(self, name: str) -> None:
         if name in self._open:
             raise MeasurementError(f"energy window {name!r} is already open on the {self.name} meter")
-        self._open[name] = (self._clock(), self._snapshot())
+        self._open[name] = self._edge()
 
     def end_window(self, name: str) -> EnergyWindow:
         if name not in self._open:
@@ -83,25 +122,32 @@ class EnergyMeter(ABC):
                 f"energy window {name!r} was never begun on the {self.name} meter (open: {open_names})"
             )
         begin_s, begin = self._open.pop(name)
-        end = self._snapshot()
-        duration_s = self._clock() - begin_s
-        energy_j = {k: self._delta_j(k, begin[k], end[k]) for k in begin if k in end}
-        warnings = []
-        if self.available and duration_s < self.min_window_s:
-            warnings.append(
-                f"window of {_seconds(duration_s)} s is shorter than the {_seconds(self.min_window_s)} s "
-                "minimum for this meter; energy may be dominated by counter resolution"
-            )
+        end_s, end = self._edge()
+        energy_j, warnings, n_samples = self._window_energy_j(begin_s, begin, end_s, end)
         return EnergyWindow(
             name=name,
-            duration_s=duration_s,
+            duration_s=end_s - begin_s,
             energy_j=energy_j,
             total_energy_j=self._total_j(energy_j) if self.available else None,
             scope=self.scope,
             source=self.source,
-            sample_period_s=self.sample_period_s,
+            sample_period_s=self.sample_period_s if self.available else None,
             warnings=warnings,
+            n_samples=n_samples,
         )
+
+    def start(self) -> None:
+        """Begin background sampling; counter meters need none."""
+
+    def close(self) -> None:
+        """Stop background sampling and release the device library, if any."""
+
+    def __enter__(self) -> EnergyMeter:
+        self.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
 
 
 class NullMeter(EnergyMeter):
