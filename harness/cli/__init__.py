@@ -12,6 +12,7 @@ import sys
 
 import typer
 
+from harness.cli.results import results_app
 from harness.cli.run import EXAMPLES, run_command
 
 app = typer.Typer(
@@ -22,6 +23,7 @@ app = typer.Typer(
     help="Choose how to ship a compressed image classifier without silently hurting the people it serves.",
 )
 app.command("run", epilog=EXAMPLES, short_help="Run an experiment end to end (no argument: the embedded default).")(run_command)
+app.add_typer(results_app, name="results")
 
 
 @app.callback()

@@ -25,6 +25,8 @@ def _json(value: Any) -> str:
 
 def _url(store: str | Path) -> str:
     text = str(store)
+    if text.startswith(("postgresql://", "postgres://")):  # the driver we ship is psycopg 3
+        return "postgresql+psycopg://" + text.split("://", 1)[1]
     if "://" in text:
         return text
     path = Path(text)

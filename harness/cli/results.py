@@ -1,0 +1,123 @@
+"""``harness results``: list, show, export and compare runs in the store."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+results_app = typer.Typer(
+    no_args_is_help=True,
+    help="Read runs back from the results store (list, show, export, compare).",
+)
+
+StoreOpt = Annotated[
+    Optional[str],
+    typer.Option("--store", help="Results database: a file path (SQLite) or a SQLAlchemy URL. Default: results/harness.db."),
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON on stdout instead of a table.")]
+RunArg = Annotated[str, typer.Argument(help="Run id (see `harness results list`).")]
+
+
+def _open(store: str | None):
+    from harness.store import open_store
+
+    path = store or "results/harness.db"
+    if "://" not in path and not Path(path).exists():
+        from harness.errors import ConfigError
+
+        raise ConfigError(f"no results store at {path}: run `harness run` first or pass --store")
+    return open_store(path)
+
+
+def _table(title: str, rows: list[dict], columns: list[str]):
+    from rich.table import Table
+
+    table = Table(title=title, title_justify="left")
+    for c in columns:
+        table.add_column(c)
+    for row in rows:
+        table.add_row(*("" if row.get(c) is None else f"{row[c]:.4g}" if isinstance(row[c], float) else str(row[c]) for c in columns))
+    return table
+
+
+@results_app.command("list")
+def list_runs(store: StoreOpt = None, json_output: JsonOpt = False) -> None:
+    """Every run in the store, oldest first, with its status and point counts."""
+    from harness.cli._output import stdout
+    from harness.store.views import run_listing
+
+    st = _open(store)
+    try:
+        rows = run_listing(st)
+    finally:
+        st.close()
+    if json_output:
+        typer.echo(json.dumps(rows, indent=2))
+    else:
+        stdout.print(_table("runs", rows, ["run_id", "experiment", "status", "n_points", "n_failed", "started_at", "chosen_point"]))
+
+
+@results_app.command("show")
+def show_run(run_id: RunArg, store: StoreOpt = None, json_output: JsonOpt = False) -> None:
+    """One run: its status, the chosen point and why, and every operating point."""
+    from harness.cli._output import stdout
+    from harness.store.views import require_run, run_tables
+
+    st = _open(store)
+    try:
+        row = require_run(st, run_id)
+        points = run_tables(st, run_id)["points"]
+    finally:
+        st.close()
+    selection = json.loads(row["selection_json"]) if row["selection_json"] else None
+    if json_output:
+        typer.echo(json.dumps({"run_id": run_id, "status": row["status"], "selection": selection, "points": points}, indent=2))
+        return
+    stdout.print(f"run {run_id} ({row['experiment_name']}): {row['status']}, started {row['started_at']}", highlight=False)
+    if selection:
+        stdout.print(f"chosen: {selection.get('point_id')}: {selection.get('reason')}", highlight=False)
+    if row["card_path"]:
+        stdout.print(f"card: {row['card_path']}", highlight=False)
+    columns = ["point_id", "precision", "top1", "worst_class_recall", "p50_ms", "p99_ms", "peak_rss_mb", "on_pareto_front", "status"]
+    stdout.print(_table("operating points", points, columns))
+
+
+@results_app.command("export")
+def export(
+    run_id: RunArg,
+    fmt: Annotated[str, typer.Option("--format", "-f", help="csv | parquet | json")] = "csv",
+    out: Annotated[Path, typer.Option("--out", "-o", help="Directory to write into.")] = Path("."),
+    store: StoreOpt = None,
+) -> None:
+    """Write a run as tables: one row per operating point, plus per-class and per-sample tables."""
+    from harness.store.views import export_run
+
+    st = _open(store)
+    try:
+        paths = export_run(st, run_id, fmt, out)
+    finally:
+        st.close()
+    for p in paths:
+        typer.echo(str(p))
+
+
+@results_app.command("compare")
+def compare(run_a: RunArg, run_b: RunArg, store: StoreOpt = None, json_output: JsonOpt = False) -> None:
+    """Two runs side by side, matched by variant, runtime and batch size."""
+    from harness.cli._output import stdout
+    from harness.store.views import compare_runs
+
+    st = _open(store)
+    try:
+        rows = compare_runs(st, run_a, run_b)
+    finally:
+        st.close()
+    if json_output:
+        typer.echo(json.dumps(rows, indent=2))
+        return
+    columns = ["variant_name", "runtime", "batch_size", "top1_a", "top1_b", "worst_class_recall_a",
+               "worst_class_recall_b", "p50_ms_a", "p50_ms_b", "p50_ratio_b_over_a"]
+    stdout.print(_table(f"{run_a} (a) vs {run_b} (b)", rows, columns))

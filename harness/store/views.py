@@ -1,0 +1,145 @@
+"""Read-only views of the store: run listings, flat tables for export, and run comparisons.
+
+The store is the source of truth; CSV, JSON and Parquet are views of it.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+from typing import Any
+
+from harness.errors import ConfigError, MissingDependency
+from harness.report.summary import point_summary
+from harness.store import schema as s
+from harness.store.store import Store
+
+EXPORT_FORMATS = ("csv", "json", "parquet")
+
+
+def require_run(store: Store, run_id: str) -> dict[str, Any]:
+    row = store.run_row(run_id)
+    if row is None:
+        known = [r["run_id"] for r in store.runs()][-5:]
+        raise ConfigError(f"no run {run_id!r} in {store.url}; latest: {', '.join(known) or 'none'}")
+    return row
+
+
+def run_listing(store: Store) -> list[dict[str, Any]]:
+    """One line per run: id, experiment, status, point counts, start and end."""
+    out = []
+    for r in store.runs():
+        points = store.points(r["run_id"])
+        out.append(
+            {
+                "run_id": r["run_id"],
+                "experiment": r["experiment_name"],
+                "status": r["status"],
+                "n_points": len(points),
+                "n_expected": r["n_expected"],
+                "n_failed": sum(p["status"] != "ok" for p in points),
+                "started_at": r["started_at"],
+                "finished_at": r["finished_at"],
+                "chosen_point": (json.loads(r["selection_json"]) or {}).get("point_id") if r["selection_json"] else None,
+            }
+        )
+    return out
+
+
+def _flat(summary: dict[str, Any]) -> dict[str, Any]:
+    """A point summary without its nested per-class maps (those go to their own table)."""
+    return {k: v for k, v in summary.items() if not isinstance(v, dict)}
+
+
+def run_tables(store: Store, run_id: str) -> dict[str, list[dict[str, Any]]]:
+    """``points`` (one row per operating point), ``per_class`` and ``per_sample`` tables of a run."""
+    require_run(store, run_id)
+    points = [dict(run_id=run_id, **_flat(point_summary(p))) for p in store.operating_points(run_id)]
+    names = {p["variant_id"]: p["variant_name"] for p in points}
+    per_class: list[dict[str, Any]] = []
+    per_sample: list[dict[str, Any]] = []
+    with store.engine.connect() as conn:
+        for r in conn.execute(s.per_class.select().where(s.per_class.c.run_id == run_id)).all():
+            per_class.append(
+                {
+                    "run_id": run_id, "variant_id": r.variant_id, "variant_name": names.get(r.variant_id),
+                    "runtime": r.runtime, "class_name": r.class_name, "support": r.support,
+                    "recall": r.recall, "delta_vs_dense": r.delta_vs_dense,
+                }
+            )
+        for r in conn.execute(s.evaluations.select().where(s.evaluations.c.run_id == run_id)).all():
+            for index, label, pred in zip(
+                json.loads(r.sample_index_json), json.loads(r.labels_json), json.loads(r.predictions_json), strict=True
+            ):
+                per_sample.append(
+                    {
+                        "run_id": run_id, "variant_id": r.variant_id, "variant_name": names.get(r.variant_id),
+                        "runtime": r.runtime, "sample_index": index, "label": label, "prediction": pred,
+                        "correct": label == pred,
+                    }
+                )
+    return {"points": points, "per_class": per_class, "per_sample": per_sample}
+
+
+def export_run(store: Store, run_id: str, fmt: str, out_dir: Path) -> list[Path]:
+    """Write the run's tables as ``<run>-<table>.csv|parquet`` or one ``<run>.json``."""
+    if fmt not in EXPORT_FORMATS:
+        raise ConfigError(f"unknown export format {fmt!r}; choose one of {', '.join(EXPORT_FORMATS)}")
+    tables = run_tables(store, run_id)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    if fmt == "json":
+        path = out_dir / f"{run_id}.json"
+        path.write_text(json.dumps(tables, indent=1))
+        return [path]
+    paths = []
+    for name, rows in tables.items():
+        path = out_dir / f"{run_id}-{name}.{fmt}"
+        (_write_csv if fmt == "csv" else _write_parquet)(path, rows)
+        paths.append(path)
+    return paths
+
+
+def _columns(rows: list[dict[str, Any]]) -> list[str]:
+    return list(dict.fromkeys(k for row in rows for k in row))
+
+
+def _write_csv(path: Path, rows: list[dict[str, Any]]) -> None:
+    with open(path, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=_columns(rows))
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def _write_parquet(path: Path, rows: list[dict[str, Any]]) -> None:
+    try:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+    except ImportError:
+        raise MissingDependency("pyarrow", extra="parquet", purpose="Parquet export") from None
+    columns = _columns(rows)
+    pq.write_table(pa.table({c: [row.get(c) for row in rows] for c in columns}), path)
+
+
+def compare_runs(store: Store, run_a: str, run_b: str) -> list[dict[str, Any]]:
+    """Operating points matched by (variant name, runtime, batch): accuracy and latency side by side."""
+    require_run(store, run_a)
+    require_run(store, run_b)
+
+    def by_key(run_id: str) -> dict[tuple, Any]:
+        return {(p.variant_name, p.runtime, p.batch_size): p for p in store.operating_points(run_id)}
+
+    a, b = by_key(run_a), by_key(run_b)
+    rows = []
+    for key in sorted(a.keys() | b.keys()):
+        pa_, pb = a.get(key), b.get(key)
+        row: dict[str, Any] = {"variant_name": key[0], "runtime": key[1], "batch_size": key[2]}
+        for side, p in (("a", pa_), ("b", pb)):
+            row[f"top1_{side}"] = p.metric("top1") if p else None
+            row[f"worst_class_recall_{side}"] = p.metric("worst_class_recall") if p else None
+            row[f"p50_ms_{side}"] = p.metric("p50_ms") if p else None
+            row[f"status_{side}"] = p.status if p else "absent"
+        pa50, pb50 = row["p50_ms_a"], row["p50_ms_b"]
+        row["p50_ratio_b_over_a"] = pb50 / pa50 if pa50 and pb50 else None
+        rows.append(row)
+    return rows

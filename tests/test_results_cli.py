@@ -1,0 +1,125 @@
+"""`harness results` list / show / export / compare over a store written by real runs."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from harness.cli import app
+
+TINY = """
+name = "tiny-results"
+runtimes = ["onnxruntime"]
+[dataset]
+image_size = 8
+[model]
+channels = [8, 8, 8, 8, 8]
+[train]
+epochs = 1
+[[quantize]]
+apply_to = ["dense"]
+[measure]
+batch_sizes = [1]
+profile = "quick"
+min_duration_s = 0.1
+isolation = "inline"
+"""
+
+
+@pytest.fixture(scope="module")
+def two_runs(tmp_path_factory):
+    root = tmp_path_factory.mktemp("results")
+    experiment = root / "tiny.toml"
+    experiment.write_text(TINY)
+    ids = []
+    for _ in range(2):
+        result = CliRunner().invoke(app, ["run", str(experiment), "--json", "--results-dir", str(root)])
+        assert result.exit_code == 0, result.output[-2000:]
+        ids.append(json.loads(result.stdout)["run_id"])
+    return root / "harness.db", ids
+
+
+def invoke(*args: str):
+    result = CliRunner().invoke(app, list(args))
+    assert result.exit_code == 0, result.output[-2000:]
+    return result.stdout
+
+
+def test_list_shows_both_runs_finished(two_runs):
+    store, ids = two_runs
+    rows = json.loads(invoke("results", "list", "--store", str(store), "--json"))
+    assert [r["run_id"] for r in rows] == ids
+    assert all(r["status"] == "ok" and r["n_points"] == 2 and r["n_failed"] == 0 for r in rows)
+    assert ids[0] in invoke("results", "list", "--store", str(store))
+
+
+def test_show_gives_the_selection_and_every_point(two_runs):
+    store, ids = two_runs
+    doc = json.loads(invoke("results", "show", ids[0], "--store", str(store), "--json"))
+    assert doc["selection"]["reason"] and len(doc["points"]) == 2
+    assert "chosen:" in invoke("results", "show", ids[0], "--store", str(store))
+
+
+def test_csv_export_has_points_per_class_and_per_sample_tables(two_runs, tmp_path):
+    store, ids = two_runs
+    paths = invoke("results", "export", ids[0], "--format", "csv", "--out", str(tmp_path), "--store", str(store)).split()
+    assert [p.rsplit("-", 1)[1] for p in paths] == ["points.csv", "per_class.csv", "per_sample.csv"]
+    with open(paths[0]) as f:
+        points = list(csv.DictReader(f))
+    with open(paths[1]) as f:
+        per_class = list(csv.DictReader(f))
+    with open(paths[2]) as f:
+        per_sample = list(csv.DictReader(f))
+    assert len(points) == 2 and {"point_id", "p50_ms", "top1", "worst_class_recall"} <= points[0].keys()
+    assert len(per_class) == 2 * 10  # two evaluations (dense, dense+int8) x 10 classes
+    n_eval = int(json.loads(invoke("results", "show", ids[0], "--store", str(store), "--json"))["points"][0]["n_samples"] or 0)
+    assert n_eval > 0
+    top1 = {p["variant_name"]: float(p["top1"]) for p in points}
+    for variant, rows in (("dense", [r for r in per_sample if r["variant_name"] == "dense"]),):
+        assert sum(r["correct"] == "True" for r in rows) / len(rows) == pytest.approx(top1[variant])
+
+
+def test_json_and_parquet_exports_hold_the_same_points(two_runs, tmp_path):
+    import pyarrow.parquet as pq
+
+    store, ids = two_runs
+    (path,) = invoke("results", "export", ids[1], "--format", "json", "--out", str(tmp_path), "--store", str(store)).split()
+    with open(path) as f:
+        tables = json.load(f)
+    assert set(tables) == {"points", "per_class", "per_sample"}
+    paths = invoke("results", "export", ids[1], "--format", "parquet", "--out", str(tmp_path), "--store", str(store)).split()
+    points = pq.read_table(paths[0]).to_pylist()
+    assert [p["point_id"] for p in points] == [p["point_id"] for p in tables["points"]]
+    assert [p["p50_ms"] for p in points] == [p["p50_ms"] for p in tables["points"]]
+
+
+def test_parquet_without_pyarrow_is_a_missing_dependency(two_runs, tmp_path, monkeypatch):
+    import sys
+
+    from harness.errors import MissingDependency
+
+    store, ids = two_runs
+    monkeypatch.setitem(sys.modules, "pyarrow", None)  # makes `import pyarrow` raise ImportError
+    result = CliRunner().invoke(app, ["results", "export", ids[1], "--format", "parquet", "--out", str(tmp_path), "--store", str(store)])
+    assert isinstance(result.exception, MissingDependency)
+    assert result.exception.exit_code == 3 and "harness[parquet]" in result.exception.hint
+
+
+def test_compare_matches_points_of_two_runs(two_runs):
+    store, ids = two_runs
+    rows = json.loads(invoke("results", "compare", ids[0], ids[1], "--store", str(store), "--json"))
+    assert {(r["variant_name"], r["batch_size"]) for r in rows} == {("dense", 1), ("dense+int8", 1)}
+    for r in rows:
+        assert r["top1_a"] == r["top1_b"]  # same cached artifacts, same evaluation split
+        assert r["p50_ratio_b_over_a"] == pytest.approx(r["p50_ms_b"] / r["p50_ms_a"])
+
+
+def test_unknown_run_and_missing_store_are_config_errors(two_runs, tmp_path):
+    store, _ = two_runs
+    result = CliRunner().invoke(app, ["results", "show", "nope", "--store", str(store)])
+    assert result.exit_code != 0 and "no run 'nope'" in str(result.exception)
+    result = CliRunner().invoke(app, ["results", "list", "--store", str(tmp_path / "none.db")])
+    assert "no results store" in str(result.exception)
