@@ -175,6 +175,9 @@ class SelectionSpec(Spec):
 class ExperimentSpec(Spec):
     name: str = "experiment"
     seed: int = 0
+    # K baselines (seeds seed .. seed+K-1), each compressed the same way, for CIE and CEV over
+    # populations (Hooker et al.); the deployed and timed model is the first seed's. Odd K avoids ties.
+    population: Annotated[int, Field(ge=1, le=50)] = 1
     dataset: DatasetSpec = DatasetSpec()
     model: ModelSpec = ModelSpec()
     train: TrainSpec = TrainSpec()

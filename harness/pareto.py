@@ -27,6 +27,11 @@ KNOWN_METRICS: dict[str, Direction] = {
     "top1": "max",
     "worst_class_recall": "max",
     "worst_class_drop": "min",
+    "cev": "min",
+    "sde": "min",
+    "cie_fraction": "min",
+    "ece": "min",
+    "n_classes_hurt": "min",
 }
 
 

@@ -117,6 +117,8 @@ class _Sweep:
         self.notes: list[str] = []
         self.dense_accuracy: dict[str, AccuracyStats] = {}
         self.done: set[tuple[str, str]] = set()  # (variant_id, runtime) already complete in the store
+        self.logits: dict[tuple[str, str], np.ndarray] = {}  # (variant_id, runtime) -> evaluation logits
+        self.member_preds: dict[str, list[np.ndarray]] = {}  # variant name -> predictions of seeds 2..K
         if resume is None:
             self.run_id = new_run_id()
             self.run_dir = paths.results_dir / "runs" / self.run_id
@@ -127,6 +129,7 @@ class _Sweep:
             self.run_id, self.run_dir, self.started_at = resume, Path(row["run_dir"]), row["started_at"]
             self.resumed = True
             self.done = self.store.completed_jobs(resume)
+            self.logits = self.store.evaluation_logits(resume)
             self.points = [p for p in self.store.operating_points(resume) if (p.variant_id, p.runtime) in self.done]
             for p in self.points:
                 if p.variant_name == "dense" and p.accuracy is not None:
@@ -173,10 +176,94 @@ class _Sweep:
                 )
             built = self._build(variants, baseline, dataset, reduce_range)
             self._evaluate_and_measure(variants, built, dataset)
+            for k in range(1, spec.population):
+                self._population_member(spec.seed + k, dataset, reduce_range)
             return self._finish(variants)
         except BaseException:
             self.store.update_run(self.run_id, status="failed", finished_at=_now())
             raise
+
+    def _population_member(self, seed: int, dataset, reduce_range: bool) -> None:
+        """Seed ``seed``: train, compress and export like the primary, then score on one runtime only.
+
+        Members are never timed: they exist so CIE and CEV are computed over populations of models.
+        """
+        from harness.models.train import train_baseline
+        from harness.runtimes import RUNTIMES
+
+        spec = self.spec
+        baseline, key, _ = train_baseline(
+            spec.model, spec.train, dataset, spec_hash(spec.dataset, spec.seed), seed,
+            self.paths.cache_dir / "models", self.progress,
+        )
+        members = [replace(v, name=f"{v.name}#seed{seed}") for v in expand_variants(spec, key)]
+        built = self._build(members, baseline, dataset, reduce_range)
+        onnx_runtimes = [r for r in spec.runtimes if RUNTIMES.get(r).artifact_format == "onnx"]
+        runtime = (onnx_runtimes or spec.runtimes)[0]  # members are scored on one runtime, preferably ONNX
+        runner_cls = RUNTIMES.get(runtime)
+        ev = dataset.evaluation
+        with self.progress.task(f"scoring population member seed {seed}", total=len(members)) as task:
+            for v in members:
+                result = built[v.variant_id]
+                primary = v.name.split("#")[0]
+                if not isinstance(result, VariantError) and runner_cls.artifact_format in result.files:
+                    key_ = (v.variant_id, runtime)
+                    if key_ not in self.logits:
+                        try:
+                            logits = evaluate(runner_cls, result.files[runner_cls.artifact_format], ev.x, self.threads)
+                        except HarnessError as exc:
+                            self.progress.log(f"[failed] population member {v.name}: {exc}")
+                            task.advance()
+                            continue
+                        accuracy = accuracy_stats(ev.y, logits.argmax(1), dataset.class_names)
+                        evaluation = {"accuracy": accuracy, "sample_index": ev.index, "labels": ev.y, "logits": logits}
+                        self.store.add_result(self.run_id, v.variant_id, runtime, [], evaluation)
+                        self.logits[key_] = logits
+                    self.member_preds.setdefault(primary, []).append(self.logits[key_].argmax(1))
+                task.advance()
+
+    def _bias(self, variants: list[Variant]) -> None:
+        """Attach a BiasStats to every completed point: its population against the dense population."""
+        from harness.metrics.point_bias import bias_stats
+
+        dense_id = variants[0].variant_id
+        y, names = self.dataset.evaluation.y, self.dataset.class_names
+        cache: dict[tuple[str, str], object] = {}
+        updated = []
+        for p in self.points:
+            key, dense_key = (p.variant_id, p.runtime), (dense_id, p.runtime)
+            if p.status == "ok" and key in self.logits and dense_key in self.logits:
+                if key not in cache:
+                    comp = np.stack([self.logits[key].argmax(1), *self.member_preds.get(p.variant_name, [])])
+                    dense = np.stack([self.logits[dense_key].argmax(1), *self.member_preds.get("dense", [])])
+                    cache[key] = bias_stats(y, dense, comp, self.logits[key], names)
+                p = replace(p, bias=cache[key])
+            updated.append(p)
+        self.points = updated
+
+    def _audit(self, variants: list[Variant], selection) -> Path | None:
+        """CIE audit lists (CSV, one per compressed variant) and an image grid for the chosen point."""
+        from harness.metrics.point_bias import cie_audit_rows
+        from harness.report.gallery import plot_cie_gallery, write_csv
+
+        ev, names = self.dataset.evaluation, self.dataset.class_names
+        groups = {a: (ev.groups[a], self.dataset.group_levels.get(a, [])) for a in ev.groups}
+        dense_id = variants[0].variant_id
+        audit_dir = self.run_dir / "audit"
+        chosen = next((p for p in self.points if p.point_id == selection.point_id), None)
+        gallery = None
+        for v in variants[1:]:
+            for runtime in self.spec.runtimes:
+                key, dense_key = (v.variant_id, runtime), (dense_id, runtime)
+                if key not in self.logits or dense_key not in self.logits:
+                    continue
+                comp = np.stack([self.logits[key].argmax(1), *self.member_preds.get(v.name, [])])
+                dense = np.stack([self.logits[dense_key].argmax(1), *self.member_preds.get("dense", [])])
+                rows = cie_audit_rows(ev.y, ev.index, dense, comp, names, groups)
+                write_csv(audit_dir / f"cie-{v.name}@{runtime}.csv", rows)
+                if chosen is not None and (chosen.variant_id, chosen.runtime) == key and rows:
+                    gallery = plot_cie_gallery(rows, ev.x, self.run_dir / "cie_gallery.png", title=f"CIE: {v.name} on {runtime}")
+        return gallery
 
     def _build(self, variants: list[Variant], baseline, dataset, reduce_range: bool) -> dict[str, BuiltVariant | VariantError]:
         built: dict[str, BuiltVariant | VariantError] = {}
@@ -247,6 +334,7 @@ class _Sweep:
         if runtime in self.dense_accuracy:
             accuracy = against_baseline(accuracy, self.dense_accuracy[runtime])
         evaluation = {"accuracy": accuracy, "sample_index": ev.index, "labels": ev.y, "logits": logits}
+        self.logits[(v.variant_id, runtime)] = logits
 
         request = MeasureRequest(
             runtime=runtime,
@@ -294,6 +382,7 @@ class _Sweep:
         from harness.report.plots import plot_front
 
         spec = self.spec
+        self._bias(variants)
         objectives = [parse_objective(o) for o in spec.selection.objectives]
         front: list[str] = []
         for b in spec.measure.batch_sizes:
@@ -309,6 +398,12 @@ class _Sweep:
             max_top1_drop=spec.selection.max_top1_drop,
             max_worst_class_drop=spec.selection.max_worst_class_drop,
         )
+        gallery = self._audit(variants, selection)
+        if spec.population == 1:
+            self.notes.append(
+                "population = 1: CIE is plain disagreement between one dense and one compressed model; "
+                "use population = 5 or more for the modal CIE of Hooker et al."
+            )
         n_failed = sum(p.status != "ok" for p in self.points)
         energy_reasons = {p.energy.unavailable_reason for p in self.points if p.energy and p.energy.unavailable_reason}
         for reason in sorted(energy_reasons):
@@ -336,6 +431,8 @@ class _Sweep:
             run_dir=str(self.run_dir),
             card_path=str(self.run_dir / "card.md"),
             plot_path=str(self.run_dir / "front.png"),
+            cie_gallery_path=str(gallery) if gallery else None,
+            population=spec.population,
             store=self.paths.store,
             n_failed=n_failed,
             notes=self.notes,
@@ -343,7 +440,7 @@ class _Sweep:
         plot_front(report, Path(report.plot_path))
         Path(report.card_path).write_text(render_model_card(report))
         (self.run_dir / "report.json").write_text(json.dumps(to_dict(report), indent=2))
-        self.store.mark_front(self.run_id, front)
+        self.store.rewrite_points(self.run_id, self.points)
         self.store.update_run(
             self.run_id, status=report.status, finished_at=report.finished_at, n_failed=n_failed,
             selection_json=selection, card_path=report.card_path, plot_path=report.plot_path,

@@ -113,6 +113,36 @@ class AccuracyStats:
 
 
 @dataclass(frozen=True)
+class BiasStats:
+    """Bias of a compressed artifact against the dense model (shared/research/metrics.md).
+
+    Populations: the dense and compressed models of ``population_size`` seeds; with one
+    seed the CIE is plain disagreement (``cie_plain_disagreement``). Intervals are 95%
+    percentile bootstrap over evaluation samples; a delta whose interval holds 0 is not
+    significant.
+    """
+
+    population_size: int
+    cev: float | None  # Blakeney et al., reference-code definition (percent units)
+    sde: float | None
+    cev_dropped_classes: list[str]
+    cev_ci: list[float] | None
+    cie_fraction: float
+    n_cie: int
+    cie_plain_disagreement: bool
+    cie_ci: list[float] | None
+    cie_error_share: float | None  # share of the compressed population's errors that fall on CIE
+    cie_class_rel_rep: dict[str, float | None]  # share of class in CIE / share in evaluation split
+    ece: float  # top-label, 15 equal-width bins
+    ece_sweep: float | None  # equal-mass monotonic sweep, p = 2
+    uncertain_share: float  # predictions with top-1 probability below 0.9
+    n_classes_hurt: int  # classes whose recall dropped more than top-1 did (disproportionate impact)
+    per_class_delta_ci: dict[str, list[float] | None]
+    per_class_delta_significant: dict[str, bool]
+    n_boot: int
+
+
+@dataclass(frozen=True)
 class OperatingPoint:
     """One deployable configuration: a variant's artifact, on a runtime, at a batch size."""
 
@@ -131,6 +161,7 @@ class OperatingPoint:
     latency: LatencyStats | None = None
     memory: MemoryStats | None = None
     energy: EnergyStats | None = None
+    bias: BiasStats | None = None
     on_pareto_front: bool = False
 
     def metric(self, name: str) -> float | None:
@@ -139,8 +170,13 @@ class OperatingPoint:
 
 
 def flat_metrics(point: OperatingPoint) -> dict[str, float | None]:
-    acc, lat, mem, en, art = point.accuracy, point.latency, point.memory, point.energy, point.artifact
+    acc, lat, mem, en, art, bias = point.accuracy, point.latency, point.memory, point.energy, point.artifact, point.bias
     return {
+        "cev": bias.cev if bias else None,
+        "sde": bias.sde if bias else None,
+        "cie_fraction": bias.cie_fraction if bias else None,
+        "ece": bias.ece if bias else None,
+        "n_classes_hurt": float(bias.n_classes_hurt) if bias else None,
         "top1": acc.top1 if acc else None,
         "worst_class_recall": acc.worst_class_recall if acc else None,
         "worst_class_drop": acc.worst_class_drop if acc else None,
@@ -159,7 +195,10 @@ def flat_metrics(point: OperatingPoint) -> dict[str, float | None]:
 
 def point_from_dict(d: dict[str, Any]) -> OperatingPoint:
     """Rebuild an :class:`OperatingPoint` from :func:`to_dict` output (the store's ``point_json``)."""
-    nested = {"artifact": ArtifactInfo, "accuracy": AccuracyStats, "latency": LatencyStats, "memory": MemoryStats, "energy": EnergyStats}
+    nested = {
+        "artifact": ArtifactInfo, "accuracy": AccuracyStats, "latency": LatencyStats, "memory": MemoryStats,
+        "energy": EnergyStats, "bias": BiasStats,
+    }
     fields = {f.name for f in dataclasses.fields(OperatingPoint)}
     values = {k: v for k, v in d.items() if k in fields}
     for key, cls in nested.items():
@@ -216,4 +255,6 @@ class RunReport:
     store: str
     n_failed: int
     notes: list[str] = field(default_factory=list)
+    cie_gallery_path: str | None = None
+    population: int = 1
     schema_version: int = SCHEMA_VERSION

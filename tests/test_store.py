@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+from dataclasses import replace
 import secrets
 
 import numpy as np
@@ -61,7 +62,7 @@ def start(store) -> str:
 def test_points_evaluation_and_raw_samples_round_trip(store):
     run = start(store)
     store.add_result(run, "v1", "onnxruntime", [(point(1), [9.0], [1.4, 1.5, 1.6]), (point(8), [], [2.0])], evaluation())
-    store.mark_front(run, ["dense@onnxruntime/bs1"])
+    store.rewrite_points(run, [replace(point(1), on_pareto_front=True), point(8)])
     rows = store.points(run)
     assert [r["batch_size"] for r in rows] == [1, 8]
     assert rows[0]["p50_ms"] == 1.5 and rows[0]["p90_ms"] is None

@@ -7,6 +7,8 @@ a value that was not measured prints ``n/a`` with the reason recorded beside it,
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -290,6 +292,10 @@ def _per_class(report: RunReport, chosen: OperatingPoint | None, baseline: Opera
             dense_text = _recall(dense)
         delta = mine - dense if mine is not None and dense is not None else None
         marks = [m for m, on in (("under-represented", name in under), ("worst", name == acc.worst_class)) if on]
+        ci = chosen.bias.per_class_delta_ci.get(name) if chosen.bias else None
+        ci_text = f"[{_pp(ci[0])}, {_pp(ci[1])}]" if ci else "n/a"
+        if chosen.bias and delta is not None and not chosen.bias.per_class_delta_significant.get(name, False):
+            marks.append("not significant")
         rows.append(
             [
                 _cell(name),
@@ -297,15 +303,72 @@ def _per_class(report: RunReport, chosen: OperatingPoint | None, baseline: Opera
                 dense_text,
                 _recall(mine),
                 _pp(delta),
+                ci_text,
                 ", ".join(marks),
             ]
         )
-    lines += _table(["class", "support", "dense recall", "chosen recall", "delta", "marks"], rows)
+    lines += _table(["class", "support", "dense recall", "chosen recall", "delta", "95% CI", "marks"], rows)
     lines += [
         "",
         "Marks: *under-represented* = declared under-represented in training; "
-        "*worst* = lowest recall at the chosen point.",
+        "*worst* = lowest recall at the chosen point; *not significant* = the bootstrap 95% interval of the "
+        "delta contains 0 (the change may be noise).",
     ]
+    return lines
+
+
+def _ci(ci: list[float] | None, fmt) -> str:
+    return f" (95% CI {fmt(ci[0])} to {fmt(ci[1])})" if ci else ""
+
+
+def _num(x: float | None, digits: int = 2) -> str:
+    return "n/a" if x is None else f"{x:.{digits}f}"
+
+
+def _bias_metrics(report: RunReport, chosen: OperatingPoint | None) -> list[str]:
+    lines = ["## Bias metrics", ""]
+    b = chosen.bias if chosen is not None else None
+    if b is None:
+        return [*lines, "Not computed: no selected point with stored predictions of it and of the dense model."]
+    k = b.population_size
+    pop = (
+        f"populations of {k} seeds (dense and compressed), the deployed model being the first seed's"
+        if k > 1
+        else "one dense and one compressed model: the CIE below is plain disagreement, not the modal CIE of a population"
+    )
+    lines += [
+        f"For the chosen point, against the dense model, over {pop}.",
+        "",
+        f"- **CIE fraction** (Compression Identified Exemplars, Hooker et al. 2020): {_pct(b.cie_fraction)} of the "
+        f"evaluation split ({b.n_cie} examples){_ci(b.cie_ci, _pct)}: examples on which the compressed models' modal "
+        "label differs from the dense models'. Errors concentrate there: "
+        f"{_pct(b.cie_error_share)} of the compressed models' errors fall on CIE.",
+        f"- **CEV / SDE** (Blakeney et al. 2021, reference-code definition, percent units): CEV {_num(b.cev)}"
+        f"{_ci(b.cev_ci, _num)}, SDE {_num(b.sde)}: how unevenly the classes' false-positive and false-negative "
+        "rates moved (0: every class moved alike)"
+        + (f"; classes left out for a zero dense rate: {', '.join(b.cev_dropped_classes)}" if b.cev_dropped_classes else "")
+        + ".",
+        f"- **Classes hurt more than top-1** (disproportionate impact, Paganini 2020): {b.n_classes_hurt}.",
+        f"- **Calibration**: top-label ECE {_num(b.ece, 3)} (15 equal-width bins), ECE_sweep {_num(b.ece_sweep, 3)} "
+        f"(equal-mass, monotonic sweep); {_pct(b.uncertain_share)} of predictions have top-1 probability below 0.9.",
+        "",
+        f"Intervals: percentile bootstrap over evaluation samples, {b.n_boot} resamples.",
+    ]
+    if report.cie_gallery_path:
+        lines += ["", f"![CIE audit gallery]({Path(report.cie_gallery_path).name})", "",
+                  "The audit lists (every CIE example, ranked by taxicab score, with its label and the dense and "
+                  "compressed modal predictions) are in `audit/` beside this card."]
+    rows = []
+    for p in sorted(report.points, key=lambda p: (p.runtime, p.point_id)):
+        if p.batch_size != report.selection.batch_size or p.bias is None:
+            continue
+        rows.append([_cell(p.variant_name), p.runtime, _num(p.bias.cev), _num(p.bias.sde), _pct(p.bias.cie_fraction),
+                     _num(p.bias.ece, 3), str(p.bias.n_classes_hurt)])
+    if rows:
+        lines += ["", "Every variant:", ""]
+        lines += _table(["variant", "runtime", "CEV", "SDE", "CIE", "ECE", "classes hurt"], rows)
+        if k > 1:
+            lines += ["", "The dense row's CEV and CIE are the seed-to-seed noise floor of the dense population."]
     return lines
 
 
@@ -417,6 +480,7 @@ def render_model_card(report: RunReport) -> str:
         _deployment(chosen),
         _performance(chosen),
         _per_class(report, chosen, baseline),
+        _bias_metrics(report, chosen),
         _all_points(report),
         _environment(report),
         _caveats(report, chosen, baseline),

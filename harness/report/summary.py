@@ -12,7 +12,7 @@ from harness.records import OperatingPoint, RunReport, to_dict
 
 
 def point_summary(p: OperatingPoint) -> dict[str, Any]:
-    acc, lat, mem, en, art = p.accuracy, p.latency, p.memory, p.energy, p.artifact
+    acc, lat, mem, en, art, bias = p.accuracy, p.latency, p.memory, p.energy, p.artifact, p.bias
     return {
         "point_id": p.point_id,
         "variant_id": p.variant_id,
@@ -41,6 +41,13 @@ def point_summary(p: OperatingPoint) -> dict[str, Any]:
         "energy_unavailable_reason": (en.unavailable_reason if en else "not measured: the operating point failed")
         if not en or en.energy_per_inference_mj is None
         else None,
+        "population_size": bias.population_size if bias else None,
+        "cev": bias.cev if bias else None,
+        "sde": bias.sde if bias else None,
+        "cie_fraction": bias.cie_fraction if bias else None,
+        "ece": bias.ece if bias else None,
+        "n_classes_hurt": bias.n_classes_hurt if bias else None,
+        "per_class_delta_significant": bias.per_class_delta_significant if bias else None,
         "on_pareto_front": p.on_pareto_front,
         "status": p.status,
         "error": p.error,
@@ -58,6 +65,8 @@ def run_summary(report: RunReport) -> dict[str, Any]:
         "run_dir": report.run_dir,
         "card_path": report.card_path,
         "plot_path": report.plot_path,
+        "cie_gallery_path": report.cie_gallery_path,
+        "population": report.population,
         "objectives": report.objectives,
         "selection": to_dict(report.selection),
         "dataset": {

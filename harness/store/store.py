@@ -224,20 +224,16 @@ class Store:
                 )
             )
 
-    def mark_front(self, run_id: str, front: list[str]) -> None:
-        """Set ``on_pareto_front`` on exactly the given points (column and stored record alike)."""
+    def rewrite_points(self, run_id: str, points: list[OperatingPoint]) -> None:
+        """Store the final form of each point (Pareto flag, bias record) in one transaction."""
         op = s.operating_points
         with self.engine.begin() as conn:
-            for row in conn.execute(op.select().where(op.c.run_id == run_id)).all():
-                on = row.point_id in front
-                record = json.loads(row.point_json)
-                if record.get("on_pareto_front") != on or bool(row.on_pareto_front) != on:
-                    record["on_pareto_front"] = on
-                    conn.execute(
-                        op.update()
-                        .where((op.c.run_id == run_id) & (op.c.point_id == row.point_id))
-                        .values(on_pareto_front=on, point_json=json.dumps(record, sort_keys=True))
-                    )
+            for p in points:
+                conn.execute(
+                    op.update()
+                    .where((op.c.run_id == run_id) & (op.c.point_id == p.point_id))
+                    .values(on_pareto_front=p.on_pareto_front, point_json=_json(p))
+                )
 
     # ------------------------------------------------------------------ reads
 
@@ -275,6 +271,12 @@ class Store:
             key = (r["variant_id"], r["runtime"])
             status[key] = status.get(key, True) and r["status"] == "ok"
         return {k for k, ok in status.items() if ok}
+
+    def evaluation_logits(self, run_id: str) -> dict[tuple[str, str], np.ndarray]:
+        """(variant_id, runtime) -> the stored evaluation logits of a run."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(s.evaluations.select().where(s.evaluations.c.run_id == run_id)).all()
+        return {(r.variant_id, r.runtime): np.load(io.BytesIO(r.logits_npy)) for r in rows}
 
     def count(self, table: str, run_id: str) -> int:
         from sqlalchemy import func, select
