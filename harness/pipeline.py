@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from harness.analysis import Populations, attach_bias, write_audit
 from harness.artifacts import BuiltVariant, build_fp32, build_quantized
 from harness.compress.variants import Variant, expand_variants
 from harness.config import ExperimentSpec, spec_hash
@@ -117,8 +118,7 @@ class _Sweep:
         self.notes: list[str] = []
         self.dense_accuracy: dict[str, AccuracyStats] = {}
         self.done: set[tuple[str, str]] = set()  # (variant_id, runtime) already complete in the store
-        self.logits: dict[tuple[str, str], np.ndarray] = {}  # (variant_id, runtime) -> evaluation logits
-        self.member_preds: dict[str, list[np.ndarray]] = {}  # variant name -> predictions of seeds 2..K
+        self.pops = Populations()  # evaluation logits of every scored model, for population metrics
         if resume is None:
             self.run_id = new_run_id()
             self.run_dir = paths.results_dir / "runs" / self.run_id
@@ -129,7 +129,7 @@ class _Sweep:
             self.run_id, self.run_dir, self.started_at = resume, Path(row["run_dir"]), row["started_at"]
             self.resumed = True
             self.done = self.store.completed_jobs(resume)
-            self.logits = self.store.evaluation_logits(resume)
+            self.pops.logits = self.store.evaluation_logits(resume)
             self.points = [p for p in self.store.operating_points(resume) if (p.variant_id, p.runtime) in self.done]
             for p in self.points:
                 if p.variant_name == "dense" and p.accuracy is not None:
@@ -208,7 +208,7 @@ class _Sweep:
                 primary = v.name.split("#")[0]
                 if not isinstance(result, VariantError) and runner_cls.artifact_format in result.files:
                     key_ = (v.variant_id, runtime)
-                    if key_ not in self.logits:
+                    if key_ not in self.pops.logits:
                         try:
                             logits = evaluate(runner_cls, result.files[runner_cls.artifact_format], ev.x, self.threads)
                         except HarnessError as exc:
@@ -218,52 +218,10 @@ class _Sweep:
                         accuracy = accuracy_stats(ev.y, logits.argmax(1), dataset.class_names)
                         evaluation = {"accuracy": accuracy, "sample_index": ev.index, "labels": ev.y, "logits": logits}
                         self.store.add_result(self.run_id, v.variant_id, runtime, [], evaluation)
-                        self.logits[key_] = logits
-                    self.member_preds.setdefault(primary, []).append(self.logits[key_].argmax(1))
+                        self.pops.logits[key_] = logits
+                    # a member's logits move from the primaries' table to its variant's population
+                    self.pops.member_logits.setdefault(primary, []).append(self.pops.logits.pop(key_))
                 task.advance()
-
-    def _bias(self, variants: list[Variant]) -> None:
-        """Attach a BiasStats to every completed point: its population against the dense population."""
-        from harness.metrics.point_bias import bias_stats
-
-        dense_id = variants[0].variant_id
-        y, names = self.dataset.evaluation.y, self.dataset.class_names
-        cache: dict[tuple[str, str], object] = {}
-        updated = []
-        for p in self.points:
-            key, dense_key = (p.variant_id, p.runtime), (dense_id, p.runtime)
-            if p.status == "ok" and key in self.logits and dense_key in self.logits:
-                if key not in cache:
-                    comp = np.stack([self.logits[key].argmax(1), *self.member_preds.get(p.variant_name, [])])
-                    dense = np.stack([self.logits[dense_key].argmax(1), *self.member_preds.get("dense", [])])
-                    cache[key] = bias_stats(y, dense, comp, self.logits[key], names)
-                p = replace(p, bias=cache[key])
-            updated.append(p)
-        self.points = updated
-
-    def _audit(self, variants: list[Variant], selection) -> Path | None:
-        """CIE audit lists (CSV, one per compressed variant) and an image grid for the chosen point."""
-        from harness.metrics.point_bias import cie_audit_rows
-        from harness.report.gallery import plot_cie_gallery, write_csv
-
-        ev, names = self.dataset.evaluation, self.dataset.class_names
-        groups = {a: (ev.groups[a], self.dataset.group_levels.get(a, [])) for a in ev.groups}
-        dense_id = variants[0].variant_id
-        audit_dir = self.run_dir / "audit"
-        chosen = next((p for p in self.points if p.point_id == selection.point_id), None)
-        gallery = None
-        for v in variants[1:]:
-            for runtime in self.spec.runtimes:
-                key, dense_key = (v.variant_id, runtime), (dense_id, runtime)
-                if key not in self.logits or dense_key not in self.logits:
-                    continue
-                comp = np.stack([self.logits[key].argmax(1), *self.member_preds.get(v.name, [])])
-                dense = np.stack([self.logits[dense_key].argmax(1), *self.member_preds.get("dense", [])])
-                rows = cie_audit_rows(ev.y, ev.index, dense, comp, names, groups)
-                write_csv(audit_dir / f"cie-{v.name}@{runtime}.csv", rows)
-                if chosen is not None and (chosen.variant_id, chosen.runtime) == key and rows:
-                    gallery = plot_cie_gallery(rows, ev.x, self.run_dir / "cie_gallery.png", title=f"CIE: {v.name} on {runtime}")
-        return gallery
 
     def _build(self, variants: list[Variant], baseline, dataset, reduce_range: bool) -> dict[str, BuiltVariant | VariantError]:
         built: dict[str, BuiltVariant | VariantError] = {}
@@ -334,7 +292,7 @@ class _Sweep:
         if runtime in self.dense_accuracy:
             accuracy = against_baseline(accuracy, self.dense_accuracy[runtime])
         evaluation = {"accuracy": accuracy, "sample_index": ev.index, "labels": ev.y, "logits": logits}
-        self.logits[(v.variant_id, runtime)] = logits
+        self.pops.logits[(v.variant_id, runtime)] = logits
 
         request = MeasureRequest(
             runtime=runtime,
@@ -382,7 +340,7 @@ class _Sweep:
         from harness.report.plots import plot_front
 
         spec = self.spec
-        self._bias(variants)
+        self.points = attach_bias(self.points, self.pops, variants[0].variant_id, self.dataset)
         objectives = [parse_objective(o) for o in spec.selection.objectives]
         front: list[str] = []
         for b in spec.measure.batch_sizes:
@@ -398,7 +356,8 @@ class _Sweep:
             max_top1_drop=spec.selection.max_top1_drop,
             max_worst_class_drop=spec.selection.max_worst_class_drop,
         )
-        gallery = self._audit(variants, selection)
+        chosen = next((p for p in self.points if p.point_id == selection.point_id), None)
+        gallery = write_audit(variants, spec.runtimes, self.pops, self.dataset, self.run_dir, chosen)
         if spec.population == 1:
             self.notes.append(
                 "population = 1: CIE is plain disagreement between one dense and one compressed model; "

@@ -137,6 +137,7 @@ class BiasStats:
     ece_sweep: float | None  # equal-mass monotonic sweep, p = 2
     uncertain_share: float  # predictions with top-1 probability below 0.9
     n_classes_hurt: int  # classes whose recall dropped more than top-1 did (disproportionate impact)
+    susceptibility_auroc: float | None  # dense-population uncertainty as a predictor of CIE (Iofinova et al.)
     per_class_delta_ci: dict[str, list[float] | None]
     per_class_delta_significant: dict[str, bool]
     n_boot: int

@@ -56,6 +56,7 @@ def test_every_point_gets_population_bias_metrics(run):
     assert 0 < pruned["cie_fraction"] <= 1  # 90% sparsity without fine-tuning changes many labels
     assert pruned["cev"] is not None and pruned["cev"] > 0
     assert 0 <= pruned["ece"] <= 1
+    assert 0 <= pruned["susceptibility_auroc"] <= 1
     assert set(pruned["per_class_delta_significant"]) == set("0123456789")
 
 

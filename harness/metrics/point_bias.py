@@ -13,6 +13,7 @@ import numpy as np
 
 from harness.metrics.bias import cev_sde, cie_report, disproportionate_impact, modal_cie, modal_labels, taxicab_scores
 from harness.metrics.calibration import ece, ece_sweep, softmax, uncertain_share
+from harness.metrics.susceptibility import dense_scores, predictive_power
 from harness.records import BiasStats
 
 N_BOOT = 200
@@ -43,7 +44,10 @@ def bias_stats(
     *,
     n_boot: int = N_BOOT,
     seed: int = SEED,
+    dense_logits: np.ndarray | None = None,
 ) -> BiasStats:
+    """``dense_logits`` ([K, N, C]) adds Iofinova et al.'s check: does the dense population's
+    uncertainty (1 - mean top-1 probability) predict CIE membership (AUROC)?"""
     y = np.asarray(y)
     dense, comp = np.atleast_2d(dense), np.atleast_2d(comp)
     n_classes, n = len(class_names), len(y)
@@ -51,6 +55,9 @@ def bias_stats(
     cie = modal_cie(dense, comp)
     report = cie_report(cie, y, dense, comp)
     probs = softmax(comp_logits)
+    susceptibility = None
+    if dense_logits is not None and 0 < report.n_cie < n:
+        susceptibility = predictive_power(dense_scores(softmax(dense_logits)).uncertainty, cie).auroc
     impact = disproportionate_impact(
         dict(zip(class_names, _recalls(y, dense[0], n_classes).tolist(), strict=True)),
         dict(zip(class_names, _recalls(y, comp[0], n_classes).tolist(), strict=True)),
@@ -85,6 +92,7 @@ def bias_stats(
         ece_sweep=ece_sweep(probs, y).ece if n >= 2 else None,
         uncertain_share=uncertain_share(probs).overall,
         n_classes_hurt=impact.n_classes_hurt,
+        susceptibility_auroc=susceptibility,
         per_class_delta_ci=delta_ci,
         per_class_delta_significant={k: ci is not None and (ci[0] > 0 or ci[1] < 0) for k, ci in delta_ci.items()},
         n_boot=n_boot,

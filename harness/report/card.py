@@ -349,6 +349,9 @@ def _bias_metrics(report: RunReport, chosen: OperatingPoint | None) -> list[str]
         + (f"; classes left out for a zero dense rate: {', '.join(b.cev_dropped_classes)}" if b.cev_dropped_classes else "")
         + ".",
         f"- **Classes hurt more than top-1** (disproportionate impact, Paganini 2020): {b.n_classes_hurt}.",
+        "- **At-risk examples before compressing** (Iofinova et al. 2023): the dense population's uncertainty "
+        + (f"predicts CIE membership with AUROC {_num(b.susceptibility_auroc, 3)} (0.5: no better than chance)."
+           if b.susceptibility_auroc is not None else "could not be scored (no CIE, or no dense population logits)."),
         f"- **Calibration**: top-label ECE {_num(b.ece, 3)} (15 equal-width bins), ECE_sweep {_num(b.ece_sweep, 3)} "
         f"(equal-mass, monotonic sweep); {_pct(b.uncertain_share)} of predictions have top-1 probability below 0.9.",
         "",

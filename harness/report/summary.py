@@ -47,6 +47,7 @@ def point_summary(p: OperatingPoint) -> dict[str, Any]:
         "cie_fraction": bias.cie_fraction if bias else None,
         "ece": bias.ece if bias else None,
         "n_classes_hurt": bias.n_classes_hurt if bias else None,
+        "susceptibility_auroc": bias.susceptibility_auroc if bias else None,
         "per_class_delta_significant": bias.per_class_delta_significant if bias else None,
         "on_pareto_front": p.on_pareto_front,
         "status": p.status,
