@@ -119,6 +119,7 @@ class _Sweep:
         self.dense_accuracy: dict[str, AccuracyStats] = {}
         self.done: set[tuple[str, str]] = set()  # (variant_id, runtime) already complete in the store
         self.pops = Populations()  # evaluation logits of every scored model, for population metrics
+        self.dataset_info = None  # set when only the evaluation split is at hand (a fleet worker)
         if resume is None:
             self.run_id = new_run_id()
             self.run_dir = paths.results_dir / "runs" / self.run_id
@@ -246,36 +247,45 @@ class _Sweep:
                 task.advance()
         return built
 
-    def _evaluate_and_measure(self, variants, built, dataset) -> None:
+    def _jobs(self, variants, built) -> list[tuple[Variant, str, BuiltVariant | VariantError]]:
+        """Every (variant, runtime) whose artifact format the runtime executes (failed builds included)."""
         from harness.runtimes import RUNTIMES
 
-        spec = self.spec
-        batches = spec.measure.batch_sizes
         jobs = []
         for v in variants:
-            for runtime in spec.runtimes:
-                fmt = RUNTIMES.get(runtime).artifact_format
+            for runtime in self.spec.runtimes:
                 result = built[v.variant_id]
-                if isinstance(result, VariantError) or fmt in result.files:
+                if isinstance(result, VariantError) or RUNTIMES.get(runtime).artifact_format in result.files:
                     jobs.append((v, runtime, result))
-        self.store.update_run(self.run_id, n_expected=len(jobs) * len(batches))
+        return jobs
+
+    def _evaluate_and_measure(self, variants, built, dataset) -> None:
+        jobs = self._jobs(variants, built)
+        self.store.update_run(self.run_id, n_expected=len(jobs) * len(self.spec.measure.batch_sizes))
         jobs = [(v, r, res) for v, r, res in jobs if (v.variant_id, r) not in self.done]
-        inputs_dir = tempfile.TemporaryDirectory(prefix="harness-inputs-")
-        inputs = Path(inputs_dir.name) / "eval_inputs.npy"
-        np.save(inputs, dataset.evaluation.x[: max(batches)])
-        with inputs_dir, self.progress.task("evaluating and measuring", total=len(jobs)) as task:
+        with self.progress.task("evaluating and measuring", total=len(jobs)) as task:
             for v, runtime, result in jobs:
                 task.update(f"{v.name} on {runtime}")
-                if isinstance(result, VariantError):
-                    self._record(v, runtime, _failed_points(v, runtime, batches, str(result)))
-                else:
-                    try:
-                        self._record(v, runtime, *self._one(v, runtime, result, dataset, inputs))
-                    except HarnessError as exc:
-                        msg = str(exc) if isinstance(exc, VariantError) else f"variant {v.name} on {runtime}: {exc}"
-                        self._record(v, runtime, _failed_points(v, runtime, batches, msg))
-                        self.progress.log(f"[failed] {msg}")
+                self._run_job(v, runtime, result, dataset)
                 task.advance()
+
+    def _run_job(self, v: Variant, runtime: str, result: BuiltVariant | VariantError, dataset) -> bool:
+        """Evaluate and measure one (variant, runtime) and store it; a failure is stored as failed points."""
+        batches = self.spec.measure.batch_sizes
+        if isinstance(result, VariantError):
+            self._record(v, runtime, _failed_points(v, runtime, batches, str(result)))
+            return False
+        with tempfile.TemporaryDirectory(prefix="harness-inputs-") as tmp:
+            inputs = Path(tmp) / "eval_inputs.npy"
+            np.save(inputs, dataset.evaluation.x[: max(batches)])
+            try:
+                self._record(v, runtime, *self._one(v, runtime, result, dataset, inputs))
+                return True
+            except HarnessError as exc:
+                msg = str(exc) if isinstance(exc, VariantError) else f"variant {v.name} on {runtime}: {exc}"
+                self._record(v, runtime, _failed_points(v, runtime, batches, msg))
+                self.progress.log(f"[failed] {msg}")
+                return False
 
     def _one(self, v: Variant, runtime: str, result: BuiltVariant, dataset, inputs: Path) -> list[tuple]:
         from harness.export.inspect import inspect_onnx, inspect_program
@@ -340,6 +350,12 @@ class _Sweep:
         from harness.report.plots import plot_front
 
         spec = self.spec
+        dense_acc = {p.runtime: p.accuracy for p in self.points if p.variant_id == variants[0].variant_id and p.accuracy}
+        self.points = [  # deltas from the stored accuracies: on a fleet the dense job may have finished last
+            replace(p, accuracy=against_baseline(p.accuracy, dense_acc[p.runtime]))
+            if p.accuracy is not None and p.runtime in dense_acc else p
+            for p in self.points
+        ]
         self.points = attach_bias(self.points, self.pops, variants[0].variant_id, self.dataset)
         objectives = [parse_objective(o) for o in spec.selection.objectives]
         front: list[str] = []
@@ -380,7 +396,7 @@ class _Sweep:
             started_at=self.started_at,
             finished_at=_now(),
             status="ok" if n_failed == 0 else "partial",
-            dataset=self.dataset.info(),
+            dataset=self.dataset_info or self.dataset.info(),
             model_name=spec.model.name,
             baseline_variant_id=variants[0].variant_id,
             points=self.points,

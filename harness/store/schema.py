@@ -20,7 +20,7 @@ from sqlalchemy import (
     Text,
 )
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 #: how to bring an older store up to date: version -> SQL statements taking it to version + 1
 MIGRATIONS: dict[int, list[str]] = {
@@ -28,6 +28,7 @@ MIGRATIONS: dict[int, list[str]] = {
         "ALTER TABLE runs ADD COLUMN experiment_hash VARCHAR(64)",
         "ALTER TABLE runs ADD COLUMN n_expected INTEGER",
     ],
+    2: [],  # version 3 only adds tables (jobs, blobs), which create_all makes
 }
 
 metadata = MetaData()
@@ -138,4 +139,33 @@ latency_samples = Table(
     Column("warmup_ms_json", Text, nullable=False),
     Column("samples_ms_json", Text, nullable=False),
     ForeignKeyConstraint(["run_id", "point_id"], ["operating_points.run_id", "operating_points.point_id"]),
+)
+
+# ------------------------------------------------------------------ fleet
+
+jobs = Table(
+    "jobs",
+    metadata,
+    Column("job_id", Integer, primary_key=True, autoincrement=True),
+    Column("run_id", String(64), nullable=False, index=True),
+    Column("target", String(128), nullable=False, index=True),
+    Column("variant_id", String(64), nullable=False),
+    Column("runtime", String(32), nullable=False),
+    Column("status", String(16), nullable=False),  # queued | running | done | failed
+    Column("worker", String(256)),
+    Column("lease_expires_at", Float),  # unix time; a running job past it returns to the queue
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("error", Text),
+    Column("updated_at", Float),
+    ForeignKeyConstraint(["run_id"], ["runs.run_id"]),
+)
+
+blobs = Table(  # files a worker needs and cannot build itself: artifacts, the evaluation split
+    "blobs",
+    metadata,
+    Column("run_id", String(64), primary_key=True),
+    Column("name", String(256), primary_key=True),  # e.g. "artifact/<variant_id>/onnx", "eval.npz"
+    Column("sha256", String(64), nullable=False),
+    Column("data", LargeBinary, nullable=False),
+    ForeignKeyConstraint(["run_id"], ["runs.run_id"]),
 )
