@@ -60,6 +60,8 @@ def test_show_gives_the_selection_and_every_point(two_runs):
     store, ids = two_runs
     doc = json.loads(invoke("results", "show", ids[0], "--store", str(store), "--json"))
     assert doc["selection"]["reason"] and len(doc["points"]) == 2
+    int8 = next(p for p in doc["points"] if p["precision"] == "int8")
+    assert int8["cie_fraction"] is not None and int8["ece"] is not None and "cev" in int8  # bias metrics per point
     assert "chosen:" in invoke("results", "show", ids[0], "--store", str(store))
 
 

@@ -81,7 +81,8 @@ def show_run(run_id: RunArg, store: StoreOpt = None, json_output: JsonOpt = Fals
         stdout.print(f"chosen: {selection.get('point_id')}: {selection.get('reason')}", highlight=False)
     if row["card_path"]:
         stdout.print(f"card: {row['card_path']}", highlight=False)
-    columns = ["point_id", "precision", "top1", "worst_class_recall", "p50_ms", "p99_ms", "peak_rss_mb", "on_pareto_front", "status"]
+    columns = ["point_id", "precision", "top1", "worst_class_recall", "p50_ms", "p99_ms", "peak_rss_mb",
+               "cev", "cie_fraction", "ece", "n_classes_hurt", "on_pareto_front", "status"]
     stdout.print(_table("operating points", points, columns))
 
 
