@@ -186,6 +186,21 @@ class ExperimentSpec(Spec):
     runtimes: list[str] = Field(default_factory=lambda: ["onnxruntime", "torch"], min_length=1)
     measure: MeasureSpec = MeasureSpec()
     selection: SelectionSpec = SelectionSpec()
+    # a device profile in targets/ (`harness targets list`); its runtimes and precisions are checked
+    target: str | None = None
+
+    @model_validator(mode="after")
+    def _target_offers_what_is_asked(self) -> ExperimentSpec:
+        from harness.runtimes import RUNTIMES
+        from harness.targets import check_target
+
+        if self.target is not None and all(r in RUNTIMES for r in self.runtimes):  # else _names_exist says
+            try:
+                check_target(self, self.target)
+            except ConfigError as exc:
+                raise ValueError(f"{exc}{f' ({exc.hint})' if exc.hint else ''}") from None
+        return self
+
 
     @model_validator(mode="after")
     def _names_exist(self) -> ExperimentSpec:

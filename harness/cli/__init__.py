@@ -15,6 +15,7 @@ import typer
 from harness.cli.fleet import submit_command, worker_command
 from harness.cli.results import results_app
 from harness.cli.run import EXAMPLES, run_command
+from harness.cli.targets import targets_app
 
 app = typer.Typer(
     name="harness",
@@ -25,6 +26,7 @@ app = typer.Typer(
 )
 app.command("run", epilog=EXAMPLES, short_help="Run an experiment end to end (no argument: the embedded default).")(run_command)
 app.add_typer(results_app, name="results")
+app.add_typer(targets_app, name="targets")
 app.command("submit", short_help="Queue an experiment's jobs for a fleet of devices sharing one store.")(submit_command)
 app.command("worker", short_help="Run this device's queued jobs from the shared store.")(worker_command)
 
