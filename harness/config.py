@@ -245,7 +245,7 @@ DEFAULT_EXPERIMENT = "default.toml"
 def _format_validation_error(exc: ValidationError, source: str) -> str:
     err = exc.errors()[0]
     loc = ".".join(str(p) for p in err["loc"] if not str(p).startswith("function-after"))
-    msg = err["msg"]
+    msg = err["msg"].removeprefix("Value error, ")
     if err["type"] == "extra_forbidden":
         msg = "unknown key"
     elif "input" in err and not isinstance(err["input"], dict | list):

@@ -119,3 +119,10 @@ def test_a_failing_variant_is_recorded_and_the_sweep_goes_on(tmp_path, monkeypat
     assert store.run_row(doc["run_id"])["status"] == "partial"
     assert store.run_row(doc["run_id"])["n_failed"] == 2
     store.close()
+
+
+def test_a_runtime_the_target_lacks_is_refused_before_any_work(tmp_path):
+    proc = harness("run", str(EXAMPLE), "--target", "x86-cpu", "--runtime", "tensorrt", "--results-dir", str(tmp_path))
+    assert proc.returncode == 2 and "tensorrt" in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "harness.db").exists()

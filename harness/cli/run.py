@@ -43,6 +43,10 @@ def run_command(
         typer.Option("--runtime", "-r", help="Runtime to measure on (repeatable); overrides `runtimes` in the file."),
     ] = None,
     seed: Annotated[Optional[int], typer.Option(help="Override the experiment seed.")] = None,
+    target: Annotated[
+        Optional[str],
+        typer.Option("--target", "-t", help="Device profile (`harness targets list`); a runtime or precision it lacks is refused before any work."),
+    ] = None,
     inline: Annotated[
         bool, typer.Option("--inline", help="Measure in this process instead of a fresh one per operating point.")
     ] = False,
@@ -74,9 +78,11 @@ def run_command(
         overrides["runtimes"] = runtime
     if seed is not None:
         overrides["seed"] = seed
+    if target is not None:
+        overrides["target"] = target
     if resume:
         if overrides:
-            raise typer.BadParameter("a resumed run keeps its own experiment: drop --quick/--inline/--runtime/--seed", param_hint="--resume")
+            raise typer.BadParameter("a resumed run keeps its own experiment: drop --quick/--inline/--runtime/--seed/--target", param_hint="--resume")
         run_id, spec = resumable_run(store, experiment)
     else:
         run_id, spec = None, load_experiment(Path(experiment) if experiment else None, overrides)
