@@ -419,6 +419,7 @@ class _Sweep:
         self.store.update_run(
             self.run_id, status=report.status, finished_at=report.finished_at, n_failed=n_failed,
             selection_json=selection, card_path=report.card_path, plot_path=report.plot_path,
+            report_json=report,
         )
         return report
 

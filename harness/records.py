@@ -259,3 +259,16 @@ class RunReport:
     cie_gallery_path: str | None = None
     population: int = 1
     schema_version: int = SCHEMA_VERSION
+
+
+def report_from_dict(d: dict[str, Any]) -> RunReport:
+    """Rebuild a :class:`RunReport` from :func:`to_dict` output (the store's ``report_json``)."""
+    known = {f.name for f in dataclasses.fields(RunReport)}
+    values = {k: v for k, v in d.items() if k in known}
+    ds = dict(values["dataset"])
+    ds["splits"] = [SplitInfo(**sp) for sp in ds["splits"]]
+    values["dataset"] = DatasetInfo(**ds)
+    values["points"] = [point_from_dict(p) for p in values["points"]]
+    values["selection"] = Selection(**values["selection"])
+    values["environment"] = EnvironmentInfo(**values["environment"])
+    return RunReport(**values)

@@ -125,3 +125,32 @@ def test_unknown_run_and_missing_store_are_config_errors(two_runs, tmp_path):
     assert result.exit_code != 0 and "no run 'nope'" in str(result.exception)
     result = CliRunner().invoke(app, ["results", "list", "--store", str(tmp_path / "none.db")])
     assert "no results store" in str(result.exception)
+
+
+def test_pareto_from_the_store_matches_the_runs_own_front(two_runs):
+    store, ids = two_runs
+    front = json.loads(invoke("pareto", ids[0], "--store", str(store), "--json"))
+    shown = json.loads(invoke("results", "show", ids[0], "--store", str(store), "--json"))
+    assert set(front["front"]) == {p["point_id"] for p in shown["points"] if p["on_pareto_front"]}
+    both = json.loads(invoke("pareto", *ids, "-o", "p50_ms:min", "-o", "top1:max", "--store", str(store), "--json"))
+    assert {p["point"].split(":")[0] for p in both["points"]} == set(ids)  # points of both runs kept apart
+    assert both["objectives"] == ["p50_ms:min", "top1:max"]
+
+
+def test_card_rerendered_from_the_store_is_the_card_the_run_wrote(two_runs):
+    from pathlib import Path
+
+    store, ids = two_runs
+    shown = json.loads(invoke("results", "show", ids[0], "--store", str(store), "--json"))
+    written = Path(json.loads(invoke("results", "list", "--store", str(store), "--json"))[0]["run_id"]).name
+    assert written == ids[0]
+    from harness.store import open_store
+
+    st = open_store(store)
+    card_path = st.run_row(ids[0])["card_path"]
+    st.close()
+    assert invoke("card", ids[0], "--store", str(store)) == Path(card_path).read_text()
+    other = next(p["point_id"] for p in shown["points"] if p["point_id"] != shown["selection"]["point_id"])
+    assert f"**{other.split('@')[0]}**" in invoke("card", ids[0], "--point", other, "--store", str(store))
+    doc = json.loads(invoke("card", ids[0], "--format", "json", "--store", str(store)))
+    assert doc["run_id"] == ids[0] and len(doc["points"]) == 2

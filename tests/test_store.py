@@ -117,7 +117,7 @@ def test_a_version_1_store_is_migrated_on_open(tmp_path):
     st = open_store(tmp_path / "h.db")
     assert st.run_row("old")["experiment_hash"] is None  # the column exists again, old rows kept
     with st.engine.connect() as conn:
-        assert conn.exec_driver_sql("SELECT value FROM meta WHERE key = 'schema_version'").scalar() == "3"
+        assert conn.exec_driver_sql("SELECT value FROM meta WHERE key = 'schema_version'").scalar() == "4"
     st.close()
 
 

@@ -13,6 +13,7 @@ import sys
 import typer
 
 from harness.cli.fleet import submit_command, worker_command
+from harness.cli.pareto import card_command, pareto_command
 from harness.cli.results import results_app
 from harness.cli.run import EXAMPLES, run_command
 from harness.cli.targets import targets_app
@@ -29,6 +30,8 @@ app.add_typer(results_app, name="results")
 app.add_typer(targets_app, name="targets")
 app.command("submit", short_help="Queue an experiment's jobs for a fleet of devices sharing one store.")(submit_command)
 app.command("worker", short_help="Run this device's queued jobs from the shared store.")(worker_command)
+app.command("pareto", short_help="The Pareto front of stored runs over any metrics.")(pareto_command)
+app.command("card", short_help="Re-render a run's model card from the store.")(card_command)
 
 
 @app.callback()

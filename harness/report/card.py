@@ -147,7 +147,7 @@ def _model_and_data(report: RunReport) -> list[str]:
         f"- Classes ({len(ds.class_names)}): {', '.join(ds.class_names)}",
         "- Preprocessing:" + ("" if ds.preprocessing else " none recorded"),
     ]
-    lines += [f"  - {key}: {value}" for key, value in ds.preprocessing.items()]
+    lines += [f"  - {key}: {value}" for key, value in sorted(ds.preprocessing.items())]
     lines += ["", "Split sizes:", ""]
     lines += _table(
         ["split", "n_samples", *(_cell(c) for c in ds.class_names)],

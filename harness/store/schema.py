@@ -20,7 +20,7 @@ from sqlalchemy import (
     Text,
 )
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 #: how to bring an older store up to date: version -> SQL statements taking it to version + 1
 MIGRATIONS: dict[int, list[str]] = {
@@ -29,6 +29,7 @@ MIGRATIONS: dict[int, list[str]] = {
         "ALTER TABLE runs ADD COLUMN n_expected INTEGER",
     ],
     2: [],  # version 3 only adds tables (jobs, blobs), which create_all makes
+    3: ["ALTER TABLE runs ADD COLUMN report_json TEXT"],
 }
 
 metadata = MetaData()
@@ -58,6 +59,7 @@ runs = Table(
     Column("run_dir", Text),
     Column("card_path", Text),
     Column("plot_path", Text),
+    Column("report_json", Text),  # the whole RunReport of a finished run: cards are re-rendered from it
 )
 
 variants = Table(

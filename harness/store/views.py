@@ -143,3 +143,38 @@ def compare_runs(store: Store, run_a: str, run_b: str) -> list[dict[str, Any]]:
         row["p50_ratio_b_over_a"] = pb50 / pa50 if pa50 and pb50 else None
         rows.append(row)
     return rows
+
+
+def load_report(store: Store, run_id: str):
+    """The finished run's full record, as written when its operating point was chosen."""
+    from harness.records import report_from_dict
+
+    row = require_run(store, run_id)
+    if not row.get("report_json"):
+        raise ConfigError(f"run {run_id} has no report yet (status {row['status']}): finish it first")
+    return report_from_dict(json.loads(row["report_json"]))
+
+
+def front_table(store: Store, run_ids: list[str], objectives: list[str], batch_size: int | None) -> dict[str, Any]:
+    """The Pareto front over ``objectives`` of the points of one or several runs (e.g. one per target).
+
+    With several runs, points are named ``<run>:<point>`` so the same variant on two targets stays apart.
+    """
+    from dataclasses import replace
+
+    from harness.pareto import parse_objective, pareto_front
+
+    parsed = [parse_objective(o) for o in objectives]
+    keyed = {}
+    for run_id in run_ids:
+        require_run(store, run_id)
+        for p in store.operating_points(run_id):
+            if batch_size is None or p.batch_size == batch_size:
+                keyed[f"{run_id}:{p.point_id}" if len(run_ids) > 1 else p.point_id] = p
+    result = pareto_front([replace(p, point_id=k) for k, p in keyed.items()], parsed)
+    rows = [
+        {"point": k, "on_front": k in result.front, "excluded": result.excluded.get(k),
+         **{o.metric: p.metric(o.metric) for o in parsed}}
+        for k, p in sorted(keyed.items())
+    ]
+    return {"objectives": [str(o) for o in parsed], "front": result.front, "excluded": result.excluded, "points": rows}
