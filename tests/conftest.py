@@ -74,3 +74,17 @@ def logits_of(model, x: np.ndarray) -> np.ndarray:
     from harness.models.train import predict_logits
 
     return predict_logits(model, x)
+
+
+def tiny_experiment(name: str, *, top: str = "", dataset: str = "", epochs: int = 1, sections: str = "",
+                    measure: str = "batch_sizes = [1]\nmin_duration_s = 0.1") -> str:
+    """A small experiment for end-to-end tests: 8x8 digits, a tiny CNN, onnxruntime, quick latency.
+
+    ``top`` holds extra top-level keys, ``sections`` extra tables ([[prune]], [[quantize]] ...).
+    """
+    return (
+        f'name = "{name}"\nruntimes = ["onnxruntime"]\n{top}\n'
+        f"[dataset]\nimage_size = 8\n{dataset}\n"
+        f"[model]\nchannels = [8, 8, 8, 8, 8]\n[train]\nepochs = {epochs}\n{sections}\n"
+        f'[measure]\nprofile = "quick"\n{measure}\n'
+    )

@@ -14,27 +14,13 @@ import pytest
 
 from harness.fleet import queue
 from harness.store import open_store
+from tests.conftest import tiny_experiment
 
-TINY = """
-name = "tiny-fleet"
-runtimes = ["onnxruntime"]
-[dataset]
-image_size = 8
-[model]
-channels = [8, 8, 8, 8, 8]
-[train]
-epochs = 1
-[[prune]]
-method = "magnitude"
-sparsity = [0.5]
-finetune_epochs = 0
-[[quantize]]
-apply_to = ["dense", "magnitude-0.5"]
-[measure]
-batch_sizes = [1]
-profile = "quick"
-min_duration_s = 0.1
-"""
+TINY = tiny_experiment(
+    "tiny-fleet",
+    sections='[[prune]]\nmethod = "magnitude"\nsparsity = [0.5]\nfinetune_epochs = 0\n'
+    '[[quantize]]\napply_to = ["dense", "magnitude-0.5"]',
+)
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

@@ -10,31 +10,17 @@ import pytest
 from typer.testing import CliRunner
 
 from harness.cli import app
+from tests.conftest import tiny_experiment
 
-TINY = """
-name = "tiny-population"
-population = 3
-runtimes = ["onnxruntime"]
-[dataset]
-image_size = 8
-long_tail = { classes = [3, 8], keep_fraction = 0.3 }
-[model]
-channels = [8, 8, 8, 8, 8]
-[train]
-epochs = 2
-[[prune]]
-method = "magnitude"
-sparsity = [0.9]
-finetune_epochs = 0
-[measure]
-batch_sizes = [1]
-profile = "quick"
-min_duration_s = 0.1
-isolation = "inline"
-[selection]
-max_top1_drop = 1.0
-max_worst_class_drop = 1.0
-"""
+TINY = tiny_experiment(
+    "tiny-population",
+    top="population = 3",
+    dataset="long_tail = { classes = [3, 8], keep_fraction = 0.3 }",
+    epochs=2,
+    sections='[[prune]]\nmethod = "magnitude"\nsparsity = [0.9]\nfinetune_epochs = 0\n'
+    "[selection]\nmax_top1_drop = 1.0\nmax_worst_class_drop = 1.0",
+    measure='batch_sizes = [1]\nmin_duration_s = 0.1\nisolation = "inline"',
+)
 
 
 @pytest.fixture(scope="module")

@@ -9,24 +9,13 @@ import pytest
 from typer.testing import CliRunner
 
 from harness.cli import app
+from tests.conftest import tiny_experiment
 
-TINY = """
-name = "tiny-results"
-runtimes = ["onnxruntime"]
-[dataset]
-image_size = 8
-[model]
-channels = [8, 8, 8, 8, 8]
-[train]
-epochs = 1
-[[quantize]]
-apply_to = ["dense"]
-[measure]
-batch_sizes = [1]
-profile = "quick"
-min_duration_s = 0.1
-isolation = "inline"
-"""
+TINY = tiny_experiment(
+    "tiny-results",
+    sections='[[quantize]]\napply_to = ["dense"]',
+    measure='batch_sizes = [1]\nmin_duration_s = 0.1\nisolation = "inline"',
+)
 
 
 @pytest.fixture(scope="module")

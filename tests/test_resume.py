@@ -13,27 +13,13 @@ import time
 import numpy as np
 
 from harness.store import open_store
+from tests.conftest import tiny_experiment
 
-TINY = """
-name = "tiny-resume"
-runtimes = ["onnxruntime"]
-[dataset]
-image_size = 8
-[model]
-channels = [8, 8, 8, 8, 8]
-[train]
-epochs = 1
-[[prune]]
-method = "magnitude"
-sparsity = [0.5]
-finetune_epochs = 1
-[[quantize]]
-apply_to = ["dense"]
-[measure]
-batch_sizes = [1, 2]
-profile = "quick"
-min_duration_s = 0.2
-"""
+TINY = tiny_experiment(
+    "tiny-resume",
+    sections='[[prune]]\nmethod = "magnitude"\nsparsity = [0.5]\nfinetune_epochs = 1\n[[quantize]]\napply_to = ["dense"]',
+    measure="batch_sizes = [1, 2]\nmin_duration_s = 0.2",
+)
 
 
 class Attempt:
