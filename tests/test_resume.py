@@ -124,3 +124,18 @@ def test_two_processes_writing_one_sqlite_store_lose_nothing(tmp_path):
     assert [st.count("operating_points", f"run-{k}") for k in range(2)] == [40, 40]
     assert [st.count("evaluations", f"run-{k}") for k in range(2)] == [40, 40]
     st.close()
+
+
+def test_a_plain_rerun_of_an_interrupted_experiment_says_how_to_resume(tmp_path):
+    from harness.config import load_experiment, spec_hash
+
+    experiment = tmp_path / "tiny.toml"
+    experiment.write_text(TINY.replace("min_duration_s = 0.2", 'min_duration_s = 0.05\nisolation = "inline"'))
+    spec = load_experiment(experiment)
+    results = tmp_path / "results"
+    st = open_store(results / "harness.db")
+    st.create_run("interrupted-1", spec.name, "t", spec.canonical_json(), {}, str(results), experiment_hash=spec_hash(spec))
+    st.close()
+    rc, _, err = Attempt([str(experiment)], results).finish()
+    assert rc == 0, err[-2000:]
+    assert "harness run --resume interrupted-1" in " ".join(err.split())  # rich may wrap the line
