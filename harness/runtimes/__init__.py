@@ -10,3 +10,4 @@ RUNTIMES.register("onnxruntime-cuda", "harness.runtimes.onnxrt_gpu:OnnxRuntimeCu
 RUNTIMES.register("onnxruntime-tensorrt", "harness.runtimes.onnxrt_gpu:OnnxRuntimeTensorRTRunner")
 RUNTIMES.register("torch-cuda", "harness.runtimes.torch_cuda:TorchCudaRunner")
 RUNTIMES.register("torch-cuda-compile", "harness.runtimes.torch_cuda:TorchCompileCudaRunner")
+RUNTIMES.register("torch-kernels", "harness.runtimes.torch_kernels:TorchKernelsRunner")
