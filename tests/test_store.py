@@ -108,6 +108,9 @@ def test_a_version_1_store_is_migrated_on_open(tmp_path):
     with st.engine.begin() as conn:  # turn it back into what version 1 wrote
         conn.exec_driver_sql("ALTER TABLE runs DROP COLUMN experiment_hash")
         conn.exec_driver_sql("ALTER TABLE runs DROP COLUMN n_expected")
+        conn.exec_driver_sql("ALTER TABLE runs DROP COLUMN report_json")  # added by version 4
+        conn.exec_driver_sql("DROP TABLE jobs")  # tables of version 3
+        conn.exec_driver_sql("DROP TABLE blobs")
         conn.exec_driver_sql("UPDATE meta SET value = '1' WHERE key = 'schema_version'")
         conn.exec_driver_sql(
             "INSERT INTO runs (run_id, experiment_name, started_at, status, experiment_json) "
@@ -115,7 +118,8 @@ def test_a_version_1_store_is_migrated_on_open(tmp_path):
         )
     st.close()
     st = open_store(tmp_path / "h.db")
-    assert st.run_row("old")["experiment_hash"] is None  # the column exists again, old rows kept
+    assert st.run_row("old")["experiment_hash"] is None  # the columns exist again, old rows kept
+    assert st.run_row("old")["report_json"] is None
     with st.engine.connect() as conn:
         assert conn.exec_driver_sql("SELECT value FROM meta WHERE key = 'schema_version'").scalar() == "4"
     st.close()
