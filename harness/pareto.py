@@ -27,6 +27,7 @@ KNOWN_METRICS: dict[str, Direction] = {
     "top1": "max",
     "worst_class_recall": "max",
     "worst_class_drop": "min",
+    "worst_group_accuracy": "max",
     "cev": "min",
     "sde": "min",
     "cie_fraction": "min",

@@ -296,7 +296,7 @@ class _Sweep:
         artifact = (inspect_onnx if runner_cls.artifact_format == "onnx" else inspect_program)(artifact_path)
         ev = dataset.evaluation
         logits = evaluate(runner_cls, artifact_path, ev.x, self.threads)
-        accuracy = accuracy_stats(ev.y, logits.argmax(1), dataset.class_names)
+        accuracy = accuracy_stats(ev.y, logits.argmax(1), dataset.class_names, ev.groups, dataset.group_levels)
         if v.name == "dense":
             self.dense_accuracy[runtime] = accuracy
         if runtime in self.dense_accuracy:

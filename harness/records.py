@@ -110,6 +110,11 @@ class AccuracyStats:
     per_class_delta: dict[str, float | None] = field(default_factory=dict)  # vs dense baseline
     top1_delta: float | None = None
     worst_class_drop: float | None = None  # dense worst-class recall minus this one's
+    # group attributes of the evaluation split: attribute -> level -> accuracy (None: no sample)
+    per_group_accuracy: dict[str, dict[str, float | None]] = field(default_factory=dict)
+    per_group_support: dict[str, dict[str, int]] = field(default_factory=dict)
+    worst_group_accuracy: float | None = None
+    worst_group: str | None = None  # "attribute=level"
 
 
 @dataclass(frozen=True)
@@ -181,6 +186,7 @@ def flat_metrics(point: OperatingPoint) -> dict[str, float | None]:
         "top1": acc.top1 if acc else None,
         "worst_class_recall": acc.worst_class_recall if acc else None,
         "worst_class_drop": acc.worst_class_drop if acc else None,
+        "worst_group_accuracy": acc.worst_group_accuracy if acc else None,
         "top1_delta": acc.top1_delta if acc else None,
         "p50_ms": lat.p50_ms if lat else None,
         "p90_ms": lat.p90_ms if lat else None,

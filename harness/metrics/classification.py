@@ -15,7 +15,15 @@ from harness.errors import InputError
 from harness.records import AccuracyStats
 
 
-def accuracy_stats(y_true: np.ndarray, y_pred: np.ndarray, class_names: list[str]) -> AccuracyStats:
+def accuracy_stats(
+    y_true: np.ndarray,
+    y_pred: np.ndarray,
+    class_names: list[str],
+    groups: dict[str, np.ndarray] | None = None,
+    group_levels: dict[str, list[str]] | None = None,
+) -> AccuracyStats:
+    """Top-1 and per-class recall; with ``groups`` (attribute -> level index per sample) also the
+    accuracy of every group level and the worst one (a level with no sample is None and left out)."""
     y_true = np.asarray(y_true)
     y_pred = np.asarray(y_pred)
     if y_true.shape != y_pred.shape or y_true.ndim != 1:
@@ -33,6 +41,16 @@ def accuracy_stats(y_true: np.ndarray, y_pred: np.ndarray, class_names: list[str
         recall[name] = float(np.mean(y_pred[mask] == c)) if support[name] else None
     supported = {k: v for k, v in recall.items() if v is not None}
     worst = min(supported, key=lambda k: (supported[k], class_names.index(k)))
+    per_group, group_support, worst_group, worst_group_acc = {}, {}, None, None
+    if groups:
+        from harness.metrics.groups import GroupMetrics
+
+        gm = GroupMetrics(y_true=y_true, y_pred=y_pred, groups=groups, level_names=group_levels, n_classes=n_classes)
+        per_group = {attr: dict(gm.by_group[attr]["accuracy"]) for attr in gm.levels}
+        group_support = {attr: dict(gm.support[attr]) for attr in gm.levels}
+        scored = [(acc, f"{attr}={level}") for attr, accs in per_group.items() for level, acc in accs.items() if acc is not None]
+        if scored:
+            worst_group_acc, worst_group = min(scored)
     return AccuracyStats(
         n_samples=int(len(y_true)),
         top1=float(np.mean(y_true == y_pred)),
@@ -40,6 +58,10 @@ def accuracy_stats(y_true: np.ndarray, y_pred: np.ndarray, class_names: list[str
         per_class_support=support,
         worst_class_recall=supported[worst],
         worst_class=worst,
+        per_group_accuracy=per_group,
+        per_group_support=group_support,
+        worst_group_accuracy=worst_group_acc,
+        worst_group=worst_group,
     )
 
 

@@ -317,6 +317,26 @@ def _per_class(report: RunReport, chosen: OperatingPoint | None, baseline: Opera
     return lines
 
 
+def _per_group(chosen: OperatingPoint | None, baseline: OperatingPoint | None) -> list[str]:
+    acc = chosen.accuracy if chosen is not None else None
+    if acc is None or not acc.per_group_accuracy:
+        return []
+    base = baseline.accuracy.per_group_accuracy if baseline is not None and baseline.accuracy else {}
+    rows = []
+    for attr, levels in acc.per_group_accuracy.items():
+        for level, mine in levels.items():
+            dense = base.get(attr, {}).get(level)
+            delta = mine - dense if mine is not None and dense is not None else None
+            worst = "worst" if acc.worst_group == f"{attr}={level}" else ""
+            rows.append([_cell(attr), _cell(level), str(acc.per_group_support.get(attr, {}).get(level, 0)),
+                         _recall(dense), _recall(mine), _pp(delta), worst])
+    return [
+        "## Accuracy by group: chosen point vs dense baseline",
+        "",
+        *_table(["attribute", "group", "support", "dense accuracy", "chosen accuracy", "delta", "marks"], rows),
+    ]
+
+
 def _ci(ci: list[float] | None, fmt) -> str:
     return f" (95% CI {fmt(ci[0])} to {fmt(ci[1])})" if ci else ""
 
@@ -483,9 +503,10 @@ def render_model_card(report: RunReport) -> str:
         _deployment(chosen),
         _performance(chosen),
         _per_class(report, chosen, baseline),
+        _per_group(chosen, baseline),
         _bias_metrics(report, chosen),
         _all_points(report),
         _environment(report),
         _caveats(report, chosen, baseline),
     ]
-    return "\n\n".join("\n".join(section) for section in sections) + "\n"
+    return "\n\n".join("\n".join(section) for section in sections if section) + "\n"
