@@ -46,7 +46,7 @@ def test_summary_fields_and_throughput():
     assert s.percentile_method == "nearest-rank"
 
 
-class FakeClock:
+class QueryClock:
     """Each query takes ``step`` seconds of fake time."""
 
     def __init__(self, step: float) -> None:
@@ -61,18 +61,18 @@ class FakeClock:
 
 
 def test_stopping_rule_needs_both_count_and_duration():
-    clock = FakeClock(0.01)
+    clock = QueryClock(0.01)
     rule = StoppingRule(warmup_runs=3, warmup_s=0.05, min_samples=20, min_duration_s=1.0, max_duration_s=10.0)
     trace = sample_latency(clock.query, rule, clock)
     assert len(trace.warmup_s) == 5  # 0.05 s of warm-up at 10 ms per query outlasts 3 runs
     assert len(trace.samples_s) == 100  # 1 s at 10 ms per query outlasts 20 samples
-    clock = FakeClock(0.5)
+    clock = QueryClock(0.5)
     trace = sample_latency(clock.query, rule, clock)
     assert len(trace.warmup_s) == 3 and len(trace.samples_s) == 20
 
 
 def test_stopping_rule_stops_at_the_cap_and_says_so_through_the_count():
-    clock = FakeClock(1.0)
+    clock = QueryClock(1.0)
     rule = StoppingRule(warmup_runs=1, warmup_s=0.0, min_samples=1000, min_duration_s=0.0, max_duration_s=5.0)
     trace = sample_latency(clock.query, rule, clock)
     assert len(trace.samples_s) == 5

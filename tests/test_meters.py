@@ -11,19 +11,9 @@ from harness.errors import MeasurementError
 from harness.meters import METERS, detect_cpu_meter
 from harness.meters.base import EnergyWindow, NullMeter, energy_stats
 from harness.meters.rapl import RaplMeter
+from tests.fakes import FakeClock
 
 RANGE_UJ = 262_143_328_850  # a real max_energy_range_uj value
-
-
-class FakeClock:
-    def __init__(self, start_s: float = 100.0) -> None:
-        self.now_s = start_s
-
-    def __call__(self) -> float:
-        return self.now_s
-
-    def advance(self, seconds: float) -> None:
-        self.now_s += seconds
 
 
 def add_domain(root: Path, zone: str, name: str, energy_uj: int, range_uj: int = RANGE_UJ) -> None:
@@ -45,7 +35,7 @@ def one_package(tmp_path: Path) -> Path:
 
 
 def test_window_energy_is_end_minus_begin_counter_in_joules(one_package: Path) -> None:
-    meter = RaplMeter(one_package, clock=FakeClock())
+    meter = RaplMeter(one_package, clock=FakeClock(100.0))
     meter.begin_window("run")
     set_energy(one_package, "intel-rapl:0", 5_000_000 + 12_500_000)
     window = meter.end_window("run")
@@ -56,7 +46,7 @@ def test_window_energy_is_end_minus_begin_counter_in_joules(one_package: Path) -
 
 def test_counter_wraparound_adds_max_energy_range(tmp_path: Path) -> None:
     add_domain(tmp_path, "intel-rapl:0", "package-0", energy_uj=RANGE_UJ - 1_000_000)
-    meter = RaplMeter(tmp_path, clock=FakeClock())
+    meter = RaplMeter(tmp_path, clock=FakeClock(100.0))
     meter.begin_window("run")
     set_energy(tmp_path, "intel-rapl:0", 3_000_000)  # wrapped past the range
     window = meter.end_window("run")
@@ -70,7 +60,7 @@ def test_total_sums_packages_only_while_subdomains_and_psys_are_reported_per_rai
     add_domain(tmp_path, "intel-rapl:1", "package-1", 0)
     add_domain(tmp_path, "intel-rapl:1:0", "core", 0)
     add_domain(tmp_path, "intel-rapl:2", "psys", 0)
-    meter = RaplMeter(tmp_path, clock=FakeClock())
+    meter = RaplMeter(tmp_path, clock=FakeClock(100.0))
     meter.begin_window("run")
     for zone, uj in [("intel-rapl:0", 10e6), ("intel-rapl:0:0", 6e6), ("intel-rapl:0:1", 2e6),
                      ("intel-rapl:1", 20e6), ("intel-rapl:1:0", 15e6), ("intel-rapl:2", 40e6)]:
@@ -84,7 +74,7 @@ def test_total_sums_packages_only_while_subdomains_and_psys_are_reported_per_rai
 
 
 def test_two_open_windows_each_measure_their_own_interval(one_package: Path) -> None:
-    clock = FakeClock()
+    clock = FakeClock(100.0)
     meter = RaplMeter(one_package, clock=clock)
     meter.begin_window("outer")
     set_energy(one_package, "intel-rapl:0", 7_000_000)
@@ -159,7 +149,7 @@ def test_window_duration_comes_from_the_injected_clock(one_package: Path) -> Non
 
 
 def test_window_shorter_than_meter_minimum_warns_and_long_window_does_not(one_package: Path) -> None:
-    clock = FakeClock()
+    clock = FakeClock(100.0)
     meter = RaplMeter(one_package, clock=clock)
     meter.begin_window("short")
     clock.advance(0.2)
@@ -175,7 +165,7 @@ def test_window_shorter_than_meter_minimum_warns_and_long_window_does_not(one_pa
 
 
 def test_null_meter_window_has_no_energy_and_no_warning() -> None:
-    clock = FakeClock()
+    clock = FakeClock(100.0)
     meter = NullMeter("no meter here", clock=clock)
     meter.begin_window("run")
     clock.advance(0.1)

@@ -11,17 +11,7 @@ import pytest
 
 from harness.errors import ConfigError, MeasurementError
 from harness.meters.external import ExternalMeter, parse_watts
-
-
-class FakeClock:
-    def __init__(self, start_s: float = 0.0) -> None:
-        self.now_s = start_s
-
-    def __call__(self) -> float:
-        return self.now_s
-
-    def advance(self, seconds: float) -> None:
-        self.now_s += seconds
+from tests.fakes import FakeClock
 
 
 @pytest.mark.parametrize(("text", "watts"), [

@@ -11,20 +11,10 @@ import pytest
 from harness.meters.base import SCOPES
 from harness.meters.jetson import JetsonMeter
 from harness.meters.rails import RAIL_MAP, board_rails, read_board_model
+from tests.fakes import FakeClock
 
 DATA = Path(__file__).parent / "data" / "sysfs"
 HWMON_3221 = "bus/i2c/drivers/ina3221"
-
-
-class FakeClock:
-    def __init__(self, start_s: float = 0.0) -> None:
-        self.now_s = start_s
-
-    def __call__(self) -> float:
-        return self.now_s
-
-    def advance(self, seconds: float) -> None:
-        self.now_s += seconds
 
 
 def build_tree(tmp_path: Path, description: str) -> tuple[Path, Path]:

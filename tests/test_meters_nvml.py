@@ -9,17 +9,7 @@ import pytest
 import harness.meters.nvml as nvml_module
 from harness.errors import MeasurementError
 from harness.meters.nvml import NOT_INSTALLED, NvmlMeter
-
-
-class FakeClock:
-    def __init__(self, start_s: float = 0.0) -> None:
-        self.now_s = start_s
-
-    def __call__(self) -> float:
-        return self.now_s
-
-    def advance(self, seconds: float) -> None:
-        self.now_s += seconds
+from tests.fakes import FakeClock
 
 
 class FakeNVMLError(Exception):

@@ -9,17 +9,7 @@ import pytest
 
 from harness.errors import MeasurementError
 from harness.meters.sampling import PowerSampler, SamplingMeter, trapezoid_j
-
-
-class FakeClock:
-    def __init__(self, start_s: float = 0.0) -> None:
-        self.now_s = start_s
-
-    def __call__(self) -> float:
-        return self.now_s
-
-    def advance(self, seconds: float) -> None:
-        self.now_s += seconds
+from tests.fakes import FakeClock
 
 
 class FakeTraceMeter(SamplingMeter):

@@ -10,19 +10,9 @@ from pathlib import Path
 import pytest
 
 from harness.meters.tegrastats import TegrastatsMeter, parse_tegrastats
+from tests.fakes import FakeClock
 
 DATA = Path(__file__).parent / "data" / "tegrastats"
-
-
-class FakeClock:
-    def __init__(self, start_s: float = 0.0) -> None:
-        self.now_s = start_s
-
-    def __call__(self) -> float:
-        return self.now_s
-
-    def advance(self, seconds: float) -> None:
-        self.now_s += seconds
 
 
 def lines(name: str) -> list[str]:
