@@ -1,9 +1,11 @@
 """Building each variant's deployable files, cached by ``variant_id``.
 
-fp32 variants: prune (+ fine-tune) the baseline -> ``model.pt2`` (torch.export) and
-``model.onnx``. Quantized variants: quantize the parent's ONNX -> ``model.onnx``.
-``details.json`` is written last, so a directory without it is an interrupted build
-and is rebuilt.
+fp32 variants: prune (+ fine-tune / distil) the baseline -> ``model.pt2`` (torch.export) and
+``model.onnx``. Quantized variants: quantize the parent's ONNX -> ``model.onnx`` (or
+``model.trt-qdq.onnx``, format ``onnx-trt-qdq``, for the TensorRT placement). Every variant's
+``details.json`` carries the inspection of its ONNX file (per layer: sparsity, 2:4, quantized,
+precision, MACs); a 2:4 variant whose exported weights are not 2:4 fails. ``details.json`` is
+written last, so a directory without it is an interrupted build and is rebuilt.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from harness.data.base import Dataset
 from harness.errors import HarnessError, VariantError
 from harness.progress import ProgressReporter
 
-FORMAT_FILES = {"torch.export": "model.pt2", "onnx": "model.onnx"}
+FORMAT_FILES = {"torch.export": "model.pt2", "onnx": "model.onnx", "onnx-trt-qdq": "model.trt-qdq.onnx"}
 
 
 @dataclass(frozen=True)
@@ -70,6 +72,28 @@ def _stage(variant: Variant, stage: str):
     return wrapper()
 
 
+def _inspection(path: Path) -> dict[str, Any]:
+    from harness.export.report import inspect_model
+    from harness.records import to_dict
+
+    return to_dict(inspect_model(path))
+
+
+def _require_2_4(variant: Variant, path: Path, layers: list[str]) -> dict[str, Any]:
+    """Validate the pruned layers in the written file; a layer that lost its 2:4 pattern fails the variant."""
+    from harness.export.inspect import validate_2_4
+
+    checks = validate_2_4(path)
+    bad = {name: c for name, c in checks.items() if c.eligible and not c.compliant}
+    if bad:
+        name, c = next(iter(bad.items()))
+        raise VariantError(variant.name, "2:4 validation", f"layer {name} of {path.name} has {c.n_violations} of "
+                           f"{c.n_groups} groups along its reduction axis with fewer than 2 zeros")
+    return {"validated_file": path.name, "layers_checked": len(checks), "layers_pruned_in_torch": len(layers),
+            "layers_2_4": sorted(name for name, c in checks.items() if c.compliant),
+            "layers_not_eligible": sorted(name for name, c in checks.items() if not c.eligible)}
+
+
 def build_fp32(
     variant: Variant, baseline, dataset: Dataset, seed: int, cache_dir: Path, progress: ProgressReporter
 ) -> BuiltVariant:
@@ -92,6 +116,7 @@ def build_fp32(
             macs_after=result.macs_after,
             params_before=result.params_before,
             params_after=result.params_after,
+            pruning=result.details,
         )
     example = dataset.evaluation.x[:1]
     files = {"torch.export": directory / FORMAT_FILES["torch.export"], "onnx": directory / FORMAT_FILES["onnx"]}
@@ -105,6 +130,10 @@ def build_fp32(
         "n_samples": check.n_samples,
         "reference": "torch eager vs onnxruntime CPU",
     }
+    with _stage(variant, "inspect"):
+        if variant.prune_method == "2:4":
+            details["two_four"] = _require_2_4(variant, files["onnx"], details["pruning"].get("layers_pruned", []))
+        details["inspection"] = _inspection(files["onnx"])
     return _finish(directory, variant, files, details)
 
 
@@ -117,19 +146,24 @@ def build_quantized(
     *,
     reduce_range: bool,
 ) -> BuiltVariant:
-    from harness.compress import QUANTIZERS
+    from harness.compress import QUANT_FORMATS, QUANTIZERS
 
     directory, cached = _open_cache(cache_dir, variant)
     if cached is not None:
         return cached
-    out = directory / FORMAT_FILES["onnx"]
+    fmt = QUANT_FORMATS[variant.quant.recipe]
+    out = directory / FORMAT_FILES[fmt]
     with _stage(variant, "quantize"):
-        settings = QUANTIZERS.get(variant.quant.precision)(
+        settings = QUANTIZERS.get(variant.quant.recipe)(
             parent.files["onnx"], out, dataset.calibration.x, variant.quant, reduce_range=reduce_range, progress=progress,
             label=variant.name,
         )
     details = {"variant": variant.name, "parent": parent.variant.name, "quantization": settings}
-    for key in ("macs_before", "macs_after", "params_before", "params_after"):
+    for key in ("macs_before", "macs_after", "params_before", "params_after", "pruning"):
         if key in parent.details:
             details[key] = parent.details[key]
-    return _finish(directory, variant, {"onnx": out}, details)
+    with _stage(variant, "inspect"):
+        if variant.prune_method == "2:4":
+            details["two_four"] = _require_2_4(variant, out, details.get("pruning", {}).get("layers_pruned", []))
+        details["inspection"] = _inspection(out)
+    return _finish(directory, variant, {fmt: out}, details)

@@ -98,36 +98,110 @@ class TrainSpec(Spec):
 # ---------------------------------------------------------------------------- compression
 
 
-class MagnitudePruneSpec(Spec):
-    """Global unstructured magnitude (L1) pruning, one shot, then fine-tuning."""
+class _FinetuneSpec(Spec):
+    """Fine-tuning after pruning (masks held). ``distill``: knowledge distillation from the dense model.
+
+    The loss is ``alpha * T^2 * KL(softmax(teacher / T) || softmax(student / T)) + (1 - alpha) * CE``
+    (Hinton et al.); Blakeney et al. report that distilling from the dense model reduces the
+    bias that pruning adds to under-represented classes.
+    """
+
+    finetune_epochs: Annotated[int, Field(ge=0)] = 2
+    finetune_lr: Annotated[float, Field(gt=0)] = 5e-4
+    distill: bool = False
+    temperature: Annotated[float, Field(gt=0)] = 4.0
+    alpha: Annotated[float, Field(ge=0, le=1)] = 0.5
+
+    @model_validator(mode="after")
+    def _distill_needs_epochs(self) -> _FinetuneSpec:
+        if self.distill and self.finetune_epochs == 0:
+            raise ValueError("distill = true distils during fine-tuning: finetune_epochs must be at least 1")
+        return self
+
+
+class MagnitudePruneSpec(_FinetuneSpec):
+    """Unstructured magnitude (L1) pruning, made permanent before export.
+
+    ``scope``: one threshold over all conv / linear weights (``global``) or the same fraction in
+    every layer (``layer``). ``schedule``: ``one-shot`` (prune, then fine-tune) or ``gradual``
+    (Zhu & Gupta's cubic schedule over ``steps`` pruning steps spread through fine-tuning).
+    """
 
     method: Literal["magnitude"]
     sparsity: list[Fraction] = Field(min_length=1)
-    finetune_epochs: Annotated[int, Field(ge=0)] = 2
-    finetune_lr: Annotated[float, Field(gt=0)] = 5e-4
+    scope: Literal["global", "layer"] = "global"
+    schedule: Literal["one-shot", "gradual"] = "one-shot"
+    steps: Annotated[int, Field(ge=2, le=100)] = 4
+
+    @model_validator(mode="after")
+    def _gradual_needs_epochs(self) -> MagnitudePruneSpec:
+        if self.schedule == "gradual" and self.finetune_epochs == 0:
+            raise ValueError("schedule = 'gradual' fine-tunes between pruning steps: finetune_epochs must be at least 1")
+        return self
 
 
-class ChannelPruneSpec(Spec):
-    """Structured channel pruning with torch-pruning (L2 group importance)."""
+class ChannelPruneSpec(_FinetuneSpec):
+    """Structured channel pruning with torch-pruning (L2 group importance, last layer kept)."""
 
     method: Literal["channel"]
     ratio: list[Fraction] = Field(min_length=1)
     round_to: Positive = 8
-    finetune_epochs: Annotated[int, Field(ge=0)] = 2
-    finetune_lr: Annotated[float, Field(gt=0)] = 5e-4
 
 
-PruneSpec = Annotated[MagnitudePruneSpec | ChannelPruneSpec, Field(discriminator="method")]
+class SemiStructuredPruneSpec(_FinetuneSpec):
+    """2:4 semi-structured sparsity for sparse tensor cores (Ampere and newer, Jetson Orin).
+
+    In every group of 4 consecutive weights along the reduction (input-channel) axis the 2
+    smallest magnitudes are zeroed, for each Conv / Linear layer whose reduction size is a
+    multiple of 4; the mask is held while fine-tuning and then made permanent.
+    """
+
+    method: Literal["2:4"]
+
+
+PruneSpec = Annotated[
+    MagnitudePruneSpec | ChannelPruneSpec | SemiStructuredPruneSpec, Field(discriminator="method")
+]
 
 
 class QuantSpec(Spec):
-    """Post-training quantization of the exported ONNX, applied to the variants in ``apply_to``."""
+    """Post-training quantization of the exported ONNX, applied to the variants in ``apply_to``.
 
-    precision: Literal["int8"] = "int8"
+    ``precision = "int8"`` with ``method = "static"`` (calibrated QDQ) or ``"dynamic"``
+    (onnxruntime's quantize_dynamic); ``precision = "fp16"`` converts weights and compute to
+    float16 and keeps float32 inputs and outputs. ``target = "tensorrt"`` writes the static int8
+    file with TensorRT's placement (symmetric, Q/DQ on the inputs of conv / gemm and residual
+    adds) as its own artifact format, ``onnx-trt-qdq``. ``activation_type = "auto"`` picks uint8
+    activations on x86 (onnxruntime's fused int8 path there) and int8 elsewhere.
+    """
+
+    precision: Literal["int8", "fp16"] = "int8"
+    method: Literal["static", "dynamic"] = "static"
+    target: Literal["cpu", "tensorrt"] = "cpu"
     calibration_method: Literal["minmax", "entropy", "percentile"] = "minmax"
     per_channel: bool = True
+    activation_type: Literal["auto", "int8", "uint8"] = "auto"
     calibration_samples: Positive = 200
     apply_to: list[str] = Field(default_factory=lambda: ["*"], min_length=1)
+
+    @model_validator(mode="after")
+    def _coherent(self) -> QuantSpec:
+        if self.precision == "fp16" and self.method != "static":
+            raise ValueError("method applies to int8 only; fp16 has no dynamic variant")
+        if self.method == "dynamic" and self.target == "tensorrt":
+            raise ValueError("TensorRT does not parse dynamic quantization (DynamicQuantizeLinear); use method = 'static'")
+        if self.target == "tensorrt" and self.precision == "int8" and self.activation_type == "uint8":
+            raise ValueError("TensorRT needs symmetric int8 activations: activation_type must be 'auto' or 'int8'")
+        return self
+
+    @property
+    def recipe(self) -> str:
+        """Registry name of the quantizer and the variant-name suffix: int8 | int8-dynamic | int8-trt | fp16."""
+        if self.precision == "fp16":
+            return "fp16"
+        if self.method == "dynamic":
+            return "int8-dynamic"
+        return "int8-trt" if self.target == "tensorrt" else "int8"
 
 
 # ---------------------------------------------------------------------------- measurement
@@ -200,7 +274,6 @@ class ExperimentSpec(Spec):
             except ConfigError as exc:
                 raise ValueError(f"{exc}{f' ({exc.hint})' if exc.hint else ''}") from None
         return self
-
 
     @model_validator(mode="after")
     def _names_exist(self) -> ExperimentSpec:

@@ -119,3 +119,8 @@ def test_experiment_without_a_target_is_unchanged():
     assert load_experiment(None).target is None
 
 
+def test_an_fp16_variant_is_refused_on_cpu_targets_and_accepted_on_orin():
+    spec = load_experiment(None, {"runtimes": ["onnxruntime"], "quantize": [{"precision": "fp16"}]})
+    with pytest.raises(ConfigError, match="target x86-cpu has no fp16 precision"):
+        check_target(spec, "x86-cpu")
+    assert check_target(spec, "jetson-orin-nano").name == "jetson-orin-nano"

@@ -13,6 +13,7 @@ import sys
 import typer
 
 from harness.cli.fleet import submit_command, worker_command
+from harness.cli.inspect import inspect_command
 from harness.cli.pareto import card_command, pareto_command
 from harness.cli.results import results_app
 from harness.cli.run import EXAMPLES, run_command
@@ -27,6 +28,7 @@ app = typer.Typer(
 )
 app.command("run", epilog=EXAMPLES, short_help="Run an experiment end to end (no argument: the embedded default).")(run_command)
 app.add_typer(results_app, name="results")
+app.command("inspect", short_help="What an ONNX file holds per layer: sparsity, 2:4, int8, precision, MACs.")(inspect_command)
 app.add_typer(targets_app, name="targets")
 app.command("submit", short_help="Queue an experiment's jobs for a fleet of devices sharing one store.")(submit_command)
 app.command("worker", short_help="Run this device's queued jobs from the shared store.")(worker_command)

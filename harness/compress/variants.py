@@ -16,8 +16,8 @@ from harness.config import ExperimentSpec, QuantSpec, spec_hash
 @dataclass(frozen=True)
 class Variant:
     variant_id: str
-    name: str  # dense | magnitude-0.5 | channel-0.3 | dense+int8 ...
-    prune_method: str  # none | magnitude | channel
+    name: str  # dense | magnitude-0.5 | magnitude-layer-gradual-0.8-kd | channel-0.3 | 2:4 | dense+int8 ...
+    prune_method: str  # none | magnitude | channel | 2:4
     prune_amount: float
     prune_options: dict[str, Any]
     quant: QuantSpec | None
@@ -32,15 +32,29 @@ def _amount_label(x: float) -> str:
     return f"{x:g}"
 
 
+def prune_variant_name(method: str, amount: float, options: dict[str, Any]) -> str:
+    """``method[-layer][-gradual][-amount][-kd]``: the default recipe keeps the short name."""
+    parts = [method]
+    if options.get("scope") == "layer":
+        parts.append("layer")
+    if options.get("schedule") == "gradual":
+        parts.append("gradual")
+    if method != "2:4":  # 2:4 is always half the weights of the layers it applies to
+        parts.append(_amount_label(amount))
+    if options.get("distill"):
+        parts.append("kd")
+    return "-".join(parts)
+
+
 def expand_variants(spec: ExperimentSpec, baseline_key: str) -> list[Variant]:
     """Dense first, then every pruning level, then quantized copies of the matching fp32 variants."""
     fp32 = [Variant(spec_hash(baseline_key, "dense"), "dense", "none", 0.0, {}, None, None)]
     for prune in spec.prune:
         options = prune.model_dump(mode="json")
-        amounts = options.pop("sparsity", None) or options.pop("ratio")
         method = options.pop("method")
+        amounts = options.pop("sparsity", None) or options.pop("ratio", None) or [0.5]  # 2:4: half by construction
         for amount in amounts:
-            name = f"{method}-{_amount_label(amount)}"
+            name = prune_variant_name(method, amount, options)
             fp32.append(
                 Variant(spec_hash(baseline_key, method, amount, options), name, method, amount, options, None, None)
             )
@@ -51,7 +65,7 @@ def expand_variants(spec: ExperimentSpec, baseline_key: str) -> list[Variant]:
                 variants.append(
                     Variant(
                         spec_hash(parent.variant_id, quant),
-                        f"{parent.name}+{quant.precision}",
+                        f"{parent.name}+{quant.recipe}",
                         parent.prune_method,
                         parent.prune_amount,
                         parent.prune_options,

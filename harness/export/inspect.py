@@ -1,21 +1,58 @@
 """Read back what an exported artifact really contains (never what was requested).
 
-Sparsity is counted over the weights of Conv / Gemm / MatMul nodes (ONNX) or of the
-conv / linear parameters (torch.export). For QDQ models the weight is the int8
-initializer behind a DequantizeLinear, and a weight is zero when it equals its zero point.
+Weights are those of the Conv / ConvTranspose / Gemm / MatMul nodes and of their integer
+forms (ConvInteger, MatMulInteger, QLinearConv, QLinearMatMul), found as initializers, behind
+a DequantizeLinear (QDQ int8) or behind a Cast. A quantized weight is zero when it equals its
+zero point. The same reader serves the pipeline's :class:`ArtifactInfo`, the 2:4 validator and
+``harness inspect`` (:mod:`harness.export.report`); it works on any ONNX file.
 """
 
 from __future__ import annotations
 
 import hashlib
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from harness.records import ArtifactInfo
 
-_WEIGHT_OPS = {"Conv": 1, "Gemm": 1, "MatMul": 1, "ConvTranspose": 1}
-_QDQ_OPS = {"QuantizeLinear", "DequantizeLinear"}
+# op type -> (weight input index, weight zero-point input index or None, bias input index or None)
+_WEIGHT_OPS: dict[str, tuple[int, int | None, int | None]] = {
+    "Conv": (1, None, 2),
+    "ConvTranspose": (1, None, 2),
+    "Gemm": (1, None, 2),
+    "MatMul": (1, None, None),
+    "ConvInteger": (1, 3, None),
+    "MatMulInteger": (1, 3, None),
+    "QLinearConv": (3, 5, 8),
+    "QLinearMatMul": (3, 5, None),
+}
+#: nodes that (de)quantize tensors; their count is ArtifactInfo.n_quantized_nodes
+QUANT_OPS = frozenset({"QuantizeLinear", "DequantizeLinear", "DynamicQuantizeLinear"})
+_INTEGER_OPS = frozenset({"ConvInteger", "MatMulInteger", "QLinearConv", "QLinearMatMul"})
+
+
+@dataclass(frozen=True)
+class LayerWeight:
+    """One weight-bearing node and the weight it really holds."""
+
+    name: str
+    op_type: str
+    weight: np.ndarray  # as stored: float32 / float16, or int8 / uint8 when quantized
+    zero_point: Any  # the stored value meaning 0 (0 for float weights), broadcastable to ``weight``
+    reduction_axis: int  # the axis a dot product runs over (2:4 groups run along it)
+    quantized: bool
+    bias_size: int
+
+    @property
+    def precision(self) -> str:
+        return {"float32": "fp32", "float16": "fp16", "bfloat16": "bf16"}.get(self.weight.dtype.name, self.weight.dtype.name)
+
+    @property
+    def zeros(self) -> int:
+        return int(np.count_nonzero(self.weight == self.zero_point))
 
 
 def _sha256(path: Path) -> str:
@@ -28,6 +65,86 @@ def _sha256(path: Path) -> str:
 
 def _mb(path: Path) -> float:
     return path.stat().st_size / 2**20
+
+
+def _attr(node, name: str, default):
+    from onnx import helper
+
+    for a in node.attribute:
+        if a.name == name:
+            return helper.get_attribute_value(a)
+    return default
+
+
+def _along(zp: np.ndarray, axis: int, ndim: int) -> np.ndarray:
+    """Reshape a per-channel zero point so it broadcasts along ``axis`` of an ``ndim`` tensor."""
+    if zp.size <= 1:
+        return zp.reshape(())
+    shape = [1] * ndim
+    shape[axis % ndim] = zp.size
+    return zp.reshape(shape)
+
+
+def _reduction_axis(node, weight: np.ndarray) -> int:
+    if node.op_type in ("Conv", "ConvInteger", "QLinearConv"):
+        return 1
+    if node.op_type == "ConvTranspose":
+        return 0
+    if node.op_type == "Gemm":
+        return 1 if _attr(node, "transB", 0) else 0
+    return weight.ndim - 2 if weight.ndim >= 2 else 0  # MatMul family: B is [..., K, N]
+
+
+def onnx_weights(model) -> list[LayerWeight]:
+    """Every weight-bearing node of a loaded ONNX model with its constant weight (others skipped)."""
+    from onnx import numpy_helper
+
+    graph = model.graph
+    inits = {t.name: t for t in graph.initializer}
+    producers = {out: node for node in graph.node for out in node.output}
+
+    def constant(name: str) -> tuple[np.ndarray, Any, bool] | None:
+        if name in inits:
+            return numpy_helper.to_array(inits[name]), 0, False
+        node = producers.get(name)
+        if node is None:
+            return None
+        if node.op_type == "Cast" and node.input[0] in inits:
+            return numpy_helper.to_array(inits[node.input[0]]), 0, False
+        if node.op_type == "DequantizeLinear" and node.input[0] in inits:
+            w = numpy_helper.to_array(inits[node.input[0]])
+            zp = numpy_helper.to_array(inits[node.input[2]]) if len(node.input) > 2 and node.input[2] in inits else np.zeros(())
+            return w, _along(zp, _attr(node, "axis", 1), w.ndim), True
+        return None
+
+    layers = []
+    for node in graph.node:
+        spec = _WEIGHT_OPS.get(node.op_type)
+        if spec is None or len(node.input) <= spec[0]:
+            continue
+        found = constant(node.input[spec[0]])
+        if found is None:
+            continue
+        w, zp, quantized = found
+        if spec[1] is not None:  # integer ops carry the weight's zero point as an input
+            quantized = True
+            zp_in = node.input[spec[1]] if len(node.input) > spec[1] else ""
+            zp = numpy_helper.to_array(inits[zp_in]) if zp_in in inits else np.zeros(())
+            zp = _along(zp, 0 if "Conv" in node.op_type else -1, w.ndim)
+        bias = constant(node.input[spec[2]]) if spec[2] is not None and len(node.input) > spec[2] and node.input[spec[2]] else None
+        layers.append(
+            LayerWeight(node.name or node.output[0], node.op_type, w, zp, _reduction_axis(node, w), quantized,
+                        int(bias[0].size) if bias else 0)
+        )
+    return layers
+
+
+def model_precision(model, layers: list[LayerWeight]) -> str:
+    """int8 when the graph quantizes anything, else the float type of its weights."""
+    if any(n.op_type in QUANT_OPS or n.op_type in _INTEGER_OPS for n in model.graph.node):
+        return "int8"
+    kinds = {layer.precision for layer in layers}
+    return "fp16" if "fp16" in kinds else "bf16" if "bf16" in kinds else "fp32"
 
 
 def _summarise(path: Path, fmt: str, layers: dict[str, tuple[int, int]], n_qdq: int, precision: str) -> ArtifactInfo:
@@ -46,39 +163,23 @@ def _summarise(path: Path, fmt: str, layers: dict[str, tuple[int, int]], n_qdq: 
     )
 
 
-def inspect_onnx(path: Path) -> ArtifactInfo:
+def inspect_onnx(path: Path, fmt: str = "onnx") -> ArtifactInfo:
     import onnx
-    from onnx import numpy_helper
 
     model = onnx.load(str(path))
-    graph = model.graph
-    inits = {t.name: t for t in graph.initializer}
-    producers = {out: node for node in graph.node for out in node.output}
+    weights = onnx_weights(model)
+    layers = {w.name: (int(w.weight.size), w.zeros) for w in weights}
+    n_qdq = sum(1 for node in model.graph.node if node.op_type in QUANT_OPS)
+    return _summarise(Path(path), fmt, layers, n_qdq, model_precision(model, weights))
 
-    def weight_of(name: str) -> tuple[np.ndarray, np.ndarray | None] | None:
-        if name in inits:
-            return numpy_helper.to_array(inits[name]), None
-        node = producers.get(name)
-        if node is not None and node.op_type == "DequantizeLinear" and node.input[0] in inits:
-            zp = numpy_helper.to_array(inits[node.input[2]]) if len(node.input) > 2 and node.input[2] in inits else None
-            return numpy_helper.to_array(inits[node.input[0]]), zp
-        return None
 
-    layers: dict[str, tuple[int, int]] = {}
-    for node in graph.node:
-        if node.op_type not in _WEIGHT_OPS or len(node.input) < 2:
-            continue
-        found = weight_of(node.input[_WEIGHT_OPS[node.op_type]])
-        if found is None:
-            continue
-        w, zp = found
-        if zp is not None and zp.size > 1:  # per-channel zero points along axis 0
-            zp = zp.reshape((-1,) + (1,) * (w.ndim - 1))
-        zero = w == (zp if zp is not None else 0)
-        layers[node.name or node.output[0]] = (int(w.size), int(zero.sum()))
-    n_qdq = sum(1 for node in graph.node if node.op_type in _QDQ_OPS)
-    precision = "int8" if n_qdq else "fp32"
-    return _summarise(path, "onnx", layers, n_qdq, precision)
+def validate_2_4(path: Path):
+    """Per weight layer of an ONNX file: its :class:`~harness.compress.semistructured.TwoFourCheck`."""
+    import onnx
+
+    from harness.compress.semistructured import check_2_4
+
+    return {w.name: check_2_4(w.weight, w.reduction_axis, w.zero_point) for w in onnx_weights(onnx.load(str(path)))}
 
 
 def inspect_program(path: Path) -> ArtifactInfo:

@@ -1,0 +1,223 @@
+"""Benchmark: is int8 really faster on the onnxruntime CPU EP? (issue #5)
+
+For each model, side by side in one run: fp32; onnxruntime's default ``quantize_static`` output
+(QDQ, int8 activations and weights, per-tensor, MinMax, no pre-processing); the harness's int8
+recipe (``harness.compress.quantize.quantize_int8_static`` with the default QuantSpec);
+the harness recipe with int8 instead of uint8 activations (to show what that choice buys);
+channel pruning at ratio 0.5 (torch-pruning, round_to 8) in fp32 and with the harness's int8.
+
+Batch 1, onnxruntime CPUExecutionProvider, 2 intra-op threads, ORT_ENABLE_ALL (the harness's
+runner settings). The variants of a model are timed in alternating blocks of 0.5 s for the whole
+budget, so load from other processes falls on every variant alike; the table shows medians (and
+10th percentiles, less sensitive to that load) and their ratios to fp32.
+Digits-trained models also get top-1 and worst-class recall on the digits evaluation split.
+
+Models: ``small-cnn`` (the default run's, digits 32x32), ``resnet18`` (the zoo's CIFAR-style
+ResNet-18, digits 32x32, trained ``--resnet-epochs``; baselines are cached under ``--cache``),
+``resnet18-imagenet`` (ImageNet-style stem at 3x224x224, random weights: latency only).
+
+    python benchmarks/int8_cpu.py
+    python benchmarks/int8_cpu.py --models small-cnn --seconds 10
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+THREADS = 2
+
+
+def _dataset(name: str):
+    from harness.config import load_experiment
+    from harness.data import DATASETS
+    from harness.data.base import Dataset, Split
+
+    if name != "resnet18-imagenet":
+        spec = load_experiment(None)  # the embedded default's digits: 32x32, long-tailed
+        return DATASETS.get(spec.dataset.name)(spec.dataset, spec.seed), spec
+    rng = np.random.default_rng(0)
+
+    def split(n: int, label: str) -> Split:
+        return Split(label, rng.standard_normal((n, 3, 224, 224)).astype(np.float32), rng.integers(0, 1000, n), np.arange(n))
+
+    names = [str(i) for i in range(1000)]
+    return Dataset("random-224", names, split(8, "train"), split(32, "calibration"), split(8, "evaluation")), None
+
+
+def _baseline(name: str, dataset, spec, epochs: int, cache: Path):
+    import torch
+
+    from harness.config import ModelSpec, TrainSpec, spec_hash
+    from harness.models.train import train_baseline
+    from harness.models.zoo import resnet18
+    from harness.progress import ProgressReporter
+
+    if name == "resnet18-imagenet":
+        torch.manual_seed(0)
+        model = resnet18(3, 1000, stem="imagenet").eval()
+        with torch.no_grad():  # non-trivial BN statistics, so folding and calibration see realistic ranges
+            for m in model.modules():
+                if isinstance(m, torch.nn.BatchNorm2d):
+                    m.running_mean.uniform_(-0.1, 0.1)
+                    m.running_var.uniform_(0.5, 1.5)
+        return model
+    train = spec.train if name == "small-cnn" else TrainSpec(epochs=epochs, batch_size=64, lr=3e-3)
+    model, _, cached = train_baseline(
+        ModelSpec(name=name), train, dataset, spec_hash(spec.dataset, spec.seed), spec.seed, cache / "models", ProgressReporter()
+    )
+    print(f"  {name}: baseline {'loaded from cache' if cached else f'trained ({train.epochs} epochs)'}", flush=True)
+    return model
+
+
+def _export(model, example: np.ndarray, path: Path) -> Path:
+    from harness.export.onnx import export_onnx, export_program
+
+    export_onnx(export_program(model, example, path.with_suffix(".pt2")), example, path)
+    return path
+
+
+def _ort_default(fp32: Path, out: Path, calibration_x: np.ndarray) -> Path:
+    from onnxruntime.quantization import CalibrationDataReader, quantize_static
+
+    class Reader(CalibrationDataReader):
+        def __init__(self) -> None:
+            self._it = iter(calibration_x[i : i + 1] for i in range(len(calibration_x)))
+
+        def get_next(self):
+            x = next(self._it, None)
+            return None if x is None else {"input": x}
+
+    quantize_static(str(fp32), str(out), Reader())
+    return out
+
+
+def build_variants(name: str, args, work: Path) -> tuple[dict[str, Path], object]:
+    from harness.compress.prune import channel_prune
+    from harness.compress.quantize import quantize_int8_static
+    from harness.config import QuantSpec
+    from harness.measure.environment import cpu_has_vnni
+    from harness.progress import ProgressReporter
+
+    dataset, spec = _dataset(name)
+    model = _baseline(name, dataset, spec, args.resnet_epochs, args.cache)
+    example, calib = dataset.evaluation.x[:1], dataset.calibration.x[: args.calibration]
+    reduce_range = not cpu_has_vnni(_cpu_flags())
+    files = {"fp32": _export(model, example, work / f"{name}.onnx")}
+    files["int8 ort-default"] = _ort_default(files["fp32"], work / f"{name}.ort.onnx", calib)
+    files["int8 harness"] = work / f"{name}.int8.onnx"
+    quantize_int8_static(files["fp32"], files["int8 harness"], calib, QuantSpec(), reduce_range=reduce_range)
+    files["int8 harness, s8 act."] = work / f"{name}.s8.onnx"
+    quantize_int8_static(files["fp32"], files["int8 harness, s8 act."], calib, QuantSpec(activation_type="int8"), reduce_range=reduce_range)
+    finetune = 0 if name == "resnet18-imagenet" else args.finetune_epochs
+    pruned = channel_prune(model, 0.5, {"finetune_epochs": finetune, "round_to": 8}, dataset, 0, ProgressReporter(), "channel-0.5")
+    files["channel-0.5"] = _export(pruned.model, example, work / f"{name}.channel.onnx")
+    files["channel-0.5 + int8"] = work / f"{name}.channel.int8.onnx"
+    quantize_int8_static(files["channel-0.5"], files["channel-0.5 + int8"], calib, QuantSpec(), reduce_range=reduce_range)
+    return files, dataset
+
+
+def _cpu_flags() -> list[str]:
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith(("flags", "Features")):
+            return line.split(":", 1)[1].split()
+    return []
+
+
+def _session(path: Path):
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.intra_op_num_threads = THREADS
+    options.inter_op_num_threads = 1
+    options.log_severity_level = 3
+    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+
+def time_interleaved(sessions: dict, x: np.ndarray, seconds: float, block_s: float = 0.5) -> dict[str, np.ndarray]:
+    """Latency samples (ms) per variant: rounds of one ``block_s`` block per variant until ``seconds``.
+
+    Blocks, not single runs, alternate: onnxruntime's intra-op threads spin for a while after a
+    run, so a session timed right after another one's run competes with its spinning threads
+    (measured: the same file timed twice in one single-run round-robin differed by 30 %). The
+    first 2 runs of each block are discarded for the same reason.
+    """
+    feed = {"input": x}
+    samples: dict[str, list[float]] = {k: [] for k in sessions}
+    deadline = time.perf_counter() + seconds
+    while time.perf_counter() < deadline or min(map(len, samples.values())) < 20:
+        for k, s in sessions.items():
+            for _ in range(2):
+                s.run(None, feed)
+            end = time.perf_counter() + block_s
+            while True:
+                t0 = time.perf_counter()
+                s.run(None, feed)
+                t1 = time.perf_counter()
+                samples[k].append((t1 - t0) * 1e3)
+                if t1 > end:
+                    break
+    return {k: np.asarray(v) for k, v in samples.items()}
+
+
+def accuracy(session, dataset) -> tuple[float, float]:
+    from harness.metrics import accuracy_stats
+
+    x, y = dataset.evaluation.x, dataset.evaluation.y
+    logits = np.concatenate([session.run(None, {"input": x[i : i + 64]})[0] for i in range(0, len(x), 64)])
+    stats = accuracy_stats(y, logits.argmax(1), dataset.class_names)
+    return stats.top1, stats.worst_class_recall
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--models", default="small-cnn,resnet18,resnet18-imagenet")
+    parser.add_argument("--seconds", type=float, default=20.0, help="timing budget per model (all variants together)")
+    parser.add_argument("--resnet-epochs", type=int, default=12, help="training epochs of the digits ResNet-18 (cached; ~15 min here the first time)")
+    parser.add_argument("--finetune-epochs", type=int, default=2, help="fine-tuning after channel pruning (the default run uses 2)")
+    parser.add_argument("--calibration", type=int, default=200, help="calibration samples")
+    parser.add_argument("--cache", type=Path, default=Path("results/cache"))
+    parser.add_argument("--json", type=Path, default=None, help="also write the results here")
+    args = parser.parse_args()
+
+    import onnxruntime as ort
+
+    print(f"onnxruntime {ort.__version__}, CPU EP, {THREADS} threads, batch 1, ORT_ENABLE_ALL, interleaved medians")
+    results = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for name in args.models.split(","):
+            print(f"\n== {name}", flush=True)
+            files, dataset = build_variants(name, args, Path(tmp))
+            sessions = {k: _session(p) for k, p in files.items()}
+            samples = time_interleaved(sessions, dataset.evaluation.x[:1], args.seconds)
+            p50 = {k: float(np.median(v)) for k, v in samples.items()}
+            p10 = {k: float(np.percentile(v, 10)) for k, v in samples.items()}
+            scored = name != "resnet18-imagenet"
+            base_acc = accuracy(sessions["fp32"], dataset) if scored else None
+            header = f"  {'variant':22s} {'p50 ms':>9s} {'x fp32':>7s} {'p10 ms':>9s} {'x fp32':>7s} {'n':>6s} {'MB':>7s}"
+            print(header + (f" {'top-1':>6s} {'worst':>6s} {'d top-1':>8s} {'d worst':>8s}" if scored else ""))
+            for k in files:
+                row = {"model": name, "variant": k, "p50_ms": p50[k], "speedup_p50": p50["fp32"] / p50[k], "p10_ms": p10[k],
+                       "speedup_p10": p10["fp32"] / p10[k], "n_samples": len(samples[k]), "file_mb": files[k].stat().st_size / 2**20}
+                line = (f"  {k:22s} {p50[k]:9.3f} {row['speedup_p50']:6.2f}x {p10[k]:9.3f} {row['speedup_p10']:6.2f}x "
+                        f"{len(samples[k]):6d} {row['file_mb']:7.2f}")
+                if scored:
+                    top1, worst = accuracy(sessions[k], dataset)
+                    row.update(top1=top1, worst_class_recall=worst, d_top1=top1 - base_acc[0], d_worst=worst - base_acc[1])
+                    line += f" {100 * top1:6.1f} {100 * worst:6.1f} {100 * row['d_top1']:+8.1f} {100 * row['d_worst']:+8.1f}"
+                print(line, flush=True)
+                results.append(row)
+            print(f"  load average during timing: {os.getloadavg()[0]:.1f} (1 min)", flush=True)
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,132 @@
+"""Unstructured magnitude pruning (global / layer, one-shot / gradual), distillation, and their specs."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from harness.compress.prune import channel_prune, cubic_sparsity, magnitude_masks, magnitude_prune
+from harness.compress.variants import expand_variants
+from harness.config import ExperimentSpec, load_experiment
+from harness.errors import ConfigError
+from harness.progress import ProgressReporter
+
+SILENT = ProgressReporter()
+
+
+def _layer_sparsity(model) -> list[float]:
+    import torch.nn as nn
+
+    return [float((m.weight == 0).float().mean()) for m in model.modules() if isinstance(m, nn.Conv2d | nn.Linear)]
+
+
+def _overall_sparsity(model) -> float:
+    import torch.nn as nn
+
+    weights = [m.weight for m in model.modules() if isinstance(m, nn.Conv2d | nn.Linear)]
+    return sum(int((w == 0).sum()) for w in weights) / sum(w.numel() for w in weights)
+
+
+def test_layer_scope_prunes_every_layer_to_the_same_fraction_and_global_scope_does_not():
+    import torch
+
+    torch.manual_seed(0)
+    weights = [torch.randn(8, 4) * 0.01, torch.randn(16, 8) * 10.0]  # one small-magnitude, one large layer
+    per_layer = magnitude_masks(weights, 0.5, "layer")
+    assert [float((m == 0).float().mean()) for m in per_layer] == [0.5, 0.5]
+    global_ = magnitude_masks(weights, 0.5, "global")
+    zeros = [int((m == 0).sum()) for m in global_]
+    assert sum(zeros) == round(0.5 * (32 + 128))
+    assert zeros[0] == 32  # one threshold for all: the small-magnitude layer goes first, entirely
+
+
+def test_cubic_schedule_starts_fast_and_ends_exactly_at_the_target():
+    values = [cubic_sparsity(0.8, k, 4) for k in range(1, 5)]
+    assert values[-1] == pytest.approx(0.8)
+    assert all(a < b for a, b in zip(values, values[1:]))
+    increments = np.diff([0.0, *values])
+    assert all(a > b for a, b in zip(increments, increments[1:]))  # Zhu & Gupta: prune most early
+
+
+def test_layer_scope_one_shot_pruning_reaches_the_fraction_in_every_layer(tiny_model, tiny_dataset):
+    result = magnitude_prune(tiny_model, 0.6, {"scope": "layer", "finetune_epochs": 1}, tiny_dataset, 0, SILENT, "m")
+    assert all(s == pytest.approx(0.6, abs=0.01) for s in _layer_sparsity(result.model))
+    assert not any("weight_orig" in n for n, _ in result.model.named_parameters())  # made permanent
+    assert result.details["scope"] == "layer" and result.details["sparsity_steps"] == [0.6]
+
+
+def test_gradual_schedule_prunes_in_increasing_steps_between_fine_tuning_and_ends_at_the_target(tiny_model, tiny_dataset):
+    from tests.conftest import logits_of
+
+    options = {"schedule": "gradual", "steps": 3, "finetune_epochs": 2}
+    result = magnitude_prune(tiny_model, 0.8, options, tiny_dataset, 0, SILENT, "g")
+    steps = result.details["sparsity_steps"]
+    assert len(steps) == 3 and steps == sorted(steps) and steps[-1] == pytest.approx(0.8)
+    assert _overall_sparsity(result.model) == pytest.approx(0.8, abs=0.005)
+    x, y = tiny_dataset.evaluation.x, tiny_dataset.evaluation.y
+    assert np.mean(logits_of(result.model, x).argmax(1) == y) > 0.5  # fine-tuned between steps, still useful
+    assert _overall_sparsity(tiny_model) < 0.01  # the baseline is never modified
+
+
+def test_distillation_loss_is_cross_entropy_at_alpha_zero_and_zero_soft_term_for_a_perfect_student():
+    import torch
+    import torch.nn.functional as F
+
+    from harness.compress.finetune import distillation_loss
+
+    torch.manual_seed(0)
+    logits, labels = torch.randn(6, 10), torch.randint(0, 10, (6,))
+    assert torch.allclose(distillation_loss(logits, logits * 3, labels, 4.0, 0.0), F.cross_entropy(logits, labels))
+    assert torch.allclose(distillation_loss(logits, logits, labels, 4.0, 1.0), torch.zeros(()), atol=1e-6)
+    assert distillation_loss(logits, -logits, labels, 4.0, 1.0) > 0
+
+
+def test_channel_pruning_with_distillation_uses_the_dense_teacher_and_records_macs(tiny_model, tiny_dataset):
+    options = {"finetune_epochs": 1, "round_to": 4, "distill": True, "temperature": 3.0, "alpha": 0.7}
+    result = channel_prune(tiny_model, 0.5, options, tiny_dataset, 0, SILENT, "c")
+    assert result.details["distilled"] is True
+    assert result.macs_after < 0.6 * result.macs_before and result.params_after < result.params_before
+    assert all(w % 4 == 0 for w in result.details["conv_out_channels"].values())
+
+
+def test_variant_names_state_scope_schedule_and_distillation():
+    spec = ExperimentSpec.model_validate(
+        {
+            "prune": [
+                {"method": "magnitude", "sparsity": [0.5]},
+                {"method": "magnitude", "sparsity": [0.5], "scope": "layer", "schedule": "gradual", "distill": True},
+                {"method": "channel", "ratio": [0.5], "distill": True},
+                {"method": "2:4"},
+            ],
+            "quantize": [
+                {"apply_to": ["dense"]},
+                {"apply_to": ["dense"], "method": "dynamic"},
+                {"apply_to": ["dense"], "precision": "fp16"},
+                {"apply_to": ["dense"], "target": "tensorrt"},
+            ],
+        }
+    )
+    names = [v.name for v in expand_variants(spec, "base")]
+    assert names == [
+        "dense", "magnitude-0.5", "magnitude-layer-gradual-0.5-kd", "channel-0.5-kd", "2:4",
+        "dense+int8", "dense+int8-dynamic", "dense+fp16", "dense+int8-trt",
+    ]
+    by_name = {v.name: v for v in expand_variants(spec, "base")}
+    assert by_name["2:4"].prune_amount == 0.5 and by_name["dense+fp16"].precision == "fp16"
+
+
+@pytest.mark.parametrize(
+    ("toml", "message"),
+    [
+        ('[[prune]]\nmethod = "magnitude"\nsparsity = [0.5]\nschedule = "gradual"\nfinetune_epochs = 0\n', "finetune_epochs must be at least 1"),
+        ('[[prune]]\nmethod = "2:4"\ndistill = true\nfinetune_epochs = 0\n', "distill = true distils during fine-tuning"),
+        ('[[prune]]\nmethod = "magnitude"\nsparsity = [0.5]\nscope = "local"\n', "prune.0.magnitude.scope"),
+        ('[[quantize]]\nprecision = "fp16"\nmethod = "dynamic"\n', "fp16 has no dynamic variant"),
+        ('[[quantize]]\nmethod = "dynamic"\ntarget = "tensorrt"\n', "TensorRT does not parse dynamic quantization"),
+    ],
+)
+def test_incoherent_compression_specs_are_rejected_before_any_work(tmp_path, toml, message):
+    path = tmp_path / "e.toml"
+    path.write_text(toml)
+    with pytest.raises(ConfigError, match=message):
+        load_experiment(path)

@@ -1,0 +1,90 @@
+"""``harness inspect``: per-layer facts and whole-model totals read from any ONNX file."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from harness.config import QuantSpec
+from harness.errors import InputError
+from harness.export.report import inspect_model
+
+
+def _torch_counts(model, x) -> tuple[int, int]:
+    """MACs per sample (forward hooks on conv / linear) and conv / linear parameters once BN is folded."""
+    import torch
+    import torch.nn as nn
+
+    macs = []
+
+    def hook(module, inputs, output):
+        if isinstance(module, nn.Conv2d):
+            k = module.in_channels // module.groups * module.kernel_size[0] * module.kernel_size[1]
+            macs.append(output[0].numel() * k)
+        else:
+            macs.append(output[0].numel() * module.in_features)
+
+    layers = [m for m in model.modules() if isinstance(m, nn.Conv2d | nn.Linear)]
+    handles = [m.register_forward_hook(hook) for m in layers]
+    with torch.no_grad():
+        model.eval()(torch.from_numpy(x[:1]))
+    for h in handles:
+        h.remove()
+    params = sum(m.weight.numel() + (m.out_channels if isinstance(m, nn.Conv2d) else m.bias.numel()) for m in layers)
+    return sum(macs), params
+
+
+def test_totals_match_an_independent_count_from_the_torch_model(tiny_onnx, tiny_model, tiny_dataset):
+    report = inspect_model(tiny_onnx)
+    macs, params = _torch_counts(tiny_model, tiny_dataset.evaluation.x)
+    assert report.macs == macs and report.macs_unavailable_reason is None
+    assert report.parameters == params  # BN folded into each conv as a bias
+    assert report.precision == "fp32" and report.n_quantized_nodes == 0 and report.opset == 20
+    assert [layer.op_type for layer in report.layers] == ["Conv"] * 5 + ["Gemm"]
+    stem = report.layers[0]
+    assert stem.two_four == "n/a (reduction 1)" and not stem.quantized and stem.precision == "fp32"
+    assert report.file_mb == pytest.approx(tiny_onnx.stat().st_size / 2**20)
+
+
+def test_a_qdq_file_reports_every_layer_quantized_with_the_same_macs(tiny_onnx, tiny_dataset, tmp_path):
+    from harness.compress.quantize import quantize_int8_static
+
+    out = tmp_path / "q.onnx"
+    quantize_int8_static(tiny_onnx, out, tiny_dataset.calibration.x, QuantSpec(), reduce_range=True)
+    report, dense = inspect_model(out), inspect_model(tiny_onnx)
+    assert report.precision == "int8" and report.n_quantized_nodes > 0
+    assert all(layer.quantized and layer.precision == "int8" for layer in report.layers)
+    assert report.macs == dense.macs and report.parameters == dense.parameters
+
+
+def test_missing_and_corrupt_files_are_input_errors(tmp_path):
+    with pytest.raises(InputError, match="ONNX file not found"):
+        inspect_model(tmp_path / "missing.onnx")
+    bad = tmp_path / "bad.onnx"
+    bad.write_text("not a model")
+    with pytest.raises(InputError, match="is not a readable ONNX model"):
+        inspect_model(bad)
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "harness", "inspect", *args], capture_output=True, text=True, timeout=120)
+
+
+def test_cli_prints_json_with_per_layer_facts_and_totals(tiny_onnx):
+    proc = _cli(str(tiny_onnx), "--json")
+    assert proc.returncode == 0, proc.stderr
+    doc = json.loads(proc.stdout)
+    assert {"parameters", "macs", "file_mb", "precision", "layers"} <= doc.keys()
+    assert {"sparsity", "two_four", "quantized", "precision", "macs"} <= doc["layers"][0].keys()
+    assert doc["macs"] == inspect_model(tiny_onnx).macs
+
+
+def test_cli_table_names_the_columns_and_a_missing_file_exits_5_with_one_line(tiny_onnx, tmp_path):
+    proc = _cli(str(tiny_onnx))
+    assert proc.returncode == 0 and "2:4" in proc.stdout and "MACs per sample" in proc.stdout
+    proc = _cli(str(tmp_path / "nope.onnx"))
+    assert proc.returncode == 5 and proc.stderr.strip().startswith("error: ONNX file not found")
+    assert len(proc.stderr.strip().splitlines()) == 1
