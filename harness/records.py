@@ -216,8 +216,24 @@ def point_from_dict(d: dict[str, Any]) -> OperatingPoint:
 
 
 @dataclass(frozen=True)
+class PolicyChoice:
+    """What one selection policy picked among the candidates, and why."""
+
+    policy: str  # constraint-first | weighted-utility | accuracy-only
+    point_id: str | None
+    reason: str
+    binding_constraints: list[str] = field(default_factory=list)  # constraints that ruled out a better point
+    utility: float | None = None  # weighted-utility score of the pick (normalised axes), else None
+
+
+@dataclass(frozen=True)
 class Selection:
-    """The chosen operating point and why, beside the accuracy-only choice."""
+    """The chosen operating point and why, beside the accuracy-only choice.
+
+    ``point_id`` is the constraint-first choice (the run's decision); ``policies`` holds every
+    policy's pick side by side, and ``knee_point_id`` the knee of the two-objective front
+    (latency vs top-1) when one exists.
+    """
 
     point_id: str | None
     reason: str
@@ -226,6 +242,9 @@ class Selection:
     fairness_changed_choice: bool
     batch_size: int
     constraints: dict[str, float]
+    policies: list[PolicyChoice] = field(default_factory=list)
+    knee_point_id: str | None = None
+    knee_reason: str | None = None
 
 
 @dataclass(frozen=True)
@@ -275,6 +294,8 @@ def report_from_dict(d: dict[str, Any]) -> RunReport:
     ds["splits"] = [SplitInfo(**sp) for sp in ds["splits"]]
     values["dataset"] = DatasetInfo(**ds)
     values["points"] = [point_from_dict(p) for p in values["points"]]
-    values["selection"] = Selection(**values["selection"])
+    sel = {k: v for k, v in values["selection"].items() if k in {f.name for f in dataclasses.fields(Selection)}}
+    sel["policies"] = [PolicyChoice(**c) for c in sel.get("policies", [])]
+    values["selection"] = Selection(**sel)
     values["environment"] = EnvironmentInfo(**values["environment"])
     return RunReport(**values)
