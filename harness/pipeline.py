@@ -24,6 +24,7 @@ from harness.artifacts import BuiltVariant, build_fp32, build_quantized
 from harness.compress.variants import Variant, expand_variants
 from harness.config import ExperimentSpec, spec_hash
 from harness.errors import HarnessError, VariantError
+from harness.export.tensorrt import engine_source
 from harness.measure.latency import resolve_rule
 from harness.measure.launch import measure
 from harness.measure.worker import MeasureRequest
@@ -94,7 +95,15 @@ def evaluate(runner_cls, artifact: Path, x: np.ndarray, threads: int) -> np.ndar
     """Accuracy pass: the artifact through the runtime over the whole evaluation split."""
     with runner_cls(artifact, threads=threads) as runner:
         runner.set_input_shape(tuple(x.shape[1:]))
-        logits = np.concatenate([runner.infer(x[i : i + EVAL_BATCH]) for i in range(0, len(x), EVAL_BATCH)])
+        batch, pad = runner.evaluation_batch(EVAL_BATCH)
+        chunks = []
+        for i in range(0, len(x), batch):
+            chunk = x[i : i + batch]
+            if pad and len(chunk) < batch:  # a static-profile engine: pad with zeros, keep the real rows
+                filler = np.zeros((batch - len(chunk), *chunk.shape[1:]), dtype=chunk.dtype)
+                chunk = np.concatenate([chunk, filler])
+            chunks.append(runner.infer(chunk)[: min(batch, len(x) - i)])
+        logits = np.concatenate(chunks)
     if not np.all(np.isfinite(logits)):
         raise HarnessError(f"{np.count_nonzero(~np.isfinite(logits))} non-finite outputs on the evaluation split")
     return logits
@@ -255,9 +264,36 @@ class _Sweep:
         for v in variants:
             for runtime in self.spec.runtimes:
                 result = built[v.variant_id]
-                if isinstance(result, VariantError) or RUNTIMES.get(runtime).artifact_format in result.files:
+                fmt = RUNTIMES.get(runtime).artifact_format
+                if isinstance(result, VariantError) or fmt in result.files:
                     jobs.append((v, runtime, result))
+                elif fmt == "tensorrt-engine":  # built here, on the device, from the variant's ONNX
+                    source, why_not = engine_source(result.files, v.quant.recipe if v.quant else None)
+                    if source is not None:
+                        jobs.append((v, runtime, result))
+                    elif not v.name.count("#"):  # population members are never timed
+                        self.notes.append(f"{v.name} is not run on {runtime}: {why_not}.")
         return jobs
+
+    def _engine(self, v: Variant, result: BuiltVariant):
+        """Build (or reuse) the TensorRT engine of ``v`` for this device: (engine path, ArtifactInfo, EngineInfo)."""
+        from harness.export.inspect import inspect_onnx
+        from harness.export.tensorrt import EngineSpec, build_engine, engine_info, engine_spec_for_target
+        from harness.runtimes.tensorrt import cuda_device_name
+        from harness.targets import load_target
+
+        source_format, _ = engine_source(result.files, v.quant.recipe if v.quant else None)
+        source = result.files[source_format]
+        batches, sparse = self.spec.measure.batch_sizes, v.prune_method == "2:4"
+        engine_spec = (
+            engine_spec_for_target(load_target(self.spec.target), batches, sparse_weights=sparse)
+            if self.spec.target else EngineSpec(tuple(batches), sparse_weights=sparse)
+        )
+        self.progress.log(f"TensorRT engine for {v.name} (from {source.name})")
+        build = build_engine(source, engine_spec, self.paths.cache_dir / "engines", device_name=cuda_device_name())
+        info = engine_info(build, source_format)
+        artifact = replace(inspect_onnx(source), path=str(build.path), format="tensorrt-engine", file_mb=info.engine_mb)
+        return build.path, artifact, info
 
     def _evaluate_and_measure(self, variants, built, dataset) -> None:
         jobs = self._jobs(variants, built)
@@ -292,8 +328,12 @@ class _Sweep:
         from harness.runtimes import RUNTIMES
 
         runner_cls = RUNTIMES.get(runtime)
-        artifact_path = result.files[runner_cls.artifact_format]
-        artifact = (inspect_onnx if runner_cls.artifact_format == "onnx" else inspect_program)(artifact_path)
+        engine = None
+        if runner_cls.artifact_format == "tensorrt-engine" and "tensorrt-engine" not in result.files:
+            artifact_path, artifact, engine = self._engine(v, result)
+        else:
+            artifact_path = result.files[runner_cls.artifact_format]
+            artifact = (inspect_onnx if runner_cls.artifact_format == "onnx" else inspect_program)(artifact_path)
         ev = dataset.evaluation
         logits = evaluate(runner_cls, artifact_path, ev.x, self.threads)
         accuracy = accuracy_stats(ev.y, logits.argmax(1), dataset.class_names, ev.groups, dataset.group_levels)
@@ -333,6 +373,7 @@ class _Sweep:
                 latency=latency,
                 memory=memory,
                 energy=EnergyStats(**b["energy"]),
+                engine=engine,
             )
             out.append((point, b["warmup_ms"], b["samples_ms"]))
         return out, evaluation

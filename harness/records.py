@@ -149,6 +149,25 @@ class BiasStats:
 
 
 @dataclass(frozen=True)
+class EngineInfo:
+    """What a TensorRT engine runs: its build plan, and counts from its inspector and build log."""
+
+    trt_version: str
+    device: str
+    cache_key: str
+    cache_hit: bool
+    source_format: str  # the variant's file the engine was built from: onnx | onnx-trt-qdq
+    network_flags: list[str]
+    builder_flags: list[str]
+    engine_mb: float
+    n_layers: int | None  # None: the engine inspector gave no per-layer report
+    n_int8_layers: int | None
+    n_fp16_layers: int | None
+    n_sparse_layers: int | None  # layers whose tactic is sparse or that the build log says picked sparse
+    n_sparse_eligible: int | None  # layers the build log calls eligible for sparse math; None: no such line
+
+
+@dataclass(frozen=True)
 class OperatingPoint:
     """One deployable configuration: a variant's artifact, on a runtime, at a batch size."""
 
@@ -169,6 +188,7 @@ class OperatingPoint:
     energy: EnergyStats | None = None
     bias: BiasStats | None = None
     on_pareto_front: bool = False
+    engine: EngineInfo | None = None  # TensorRT points only
 
     def metric(self, name: str) -> float | None:
         """Flat metric lookup used by objectives: ``p50_ms``, ``top1``, ``worst_class_recall`` ..."""
@@ -205,6 +225,7 @@ def point_from_dict(d: dict[str, Any]) -> OperatingPoint:
     nested = {
         "artifact": ArtifactInfo, "accuracy": AccuracyStats, "latency": LatencyStats, "memory": MemoryStats,
         "energy": EnergyStats, "bias": BiasStats,
+        "engine": EngineInfo,
     }
     fields = {f.name for f in dataclasses.fields(OperatingPoint)}
     values = {k: v for k, v in d.items() if k in fields}

@@ -24,10 +24,13 @@ import json
 import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from harness import deps
 from harness.errors import ConfigError, InputError, MissingDependency
+
+if TYPE_CHECKING:
+    from harness.records import EngineInfo
 
 SUPPORTED_MAJORS = (10, 11)
 LEGACY_PRECISION_FLAGS = ("FP16", "INT8")  # TensorRT 10 only
@@ -170,6 +173,46 @@ class EngineBuild:
     timing_cache: Path
     layers: dict | None = None  # EngineReport.summary() with every layer
     sparsity: dict = field(default_factory=dict)  # the "(Sparsity)" build-log lines, parsed
+
+
+#: quantization recipes whose ONNX TensorRT cannot take: onnxruntime's int8 QDQ uses uint8 activations
+#: (TensorRT wants symmetric int8) or dynamic quantization (no activation scales at all)
+_ORT_ONLY_RECIPES = {"int8": "onnxruntime's int8 recipe (uint8 activations, CPU Q/DQ placement)",
+                     "int8-dynamic": "dynamic int8 (no activation scales)"}
+
+
+def engine_source(files: dict[str, Path], quant_recipe: str | None) -> tuple[str | None, str | None]:
+    """Which of a variant's files its TensorRT engine is built from: ``(format, None)`` or ``(None, why not)``.
+
+    The TensorRT-placement QDQ file (``quantize.target = "tensorrt"``) wins; an fp32 or fp16 ONNX is
+    used as it is (strongly typed). onnxruntime's int8 ONNX is refused: build the int8 variant with
+    ``target = "tensorrt"`` instead.
+    """
+    if "onnx-trt-qdq" in files:
+        return "onnx-trt-qdq", None
+    if quant_recipe in _ORT_ONLY_RECIPES:
+        return None, (f"its ONNX is {_ORT_ONLY_RECIPES[quant_recipe]}, which TensorRT does not run as int8; "
+                      "add a [[quantize]] with target = \"tensorrt\" for a TensorRT int8 engine")
+    if "onnx" in files:
+        return "onnx", None
+    return None, "it has no ONNX file to build an engine from"
+
+
+def engine_info(build: EngineBuild, source_format: str) -> EngineInfo:
+    """The stored record of a build: flags, cache key and what the inspector and build log say."""
+    from harness.records import EngineInfo
+
+    layers = build.layers or {}
+    has_layers = "n_layers" in layers
+    count = (lambda key: int(layers[key]) if has_layers else None)  # noqa: E731
+    eligible = build.sparsity.get("eligible") if build.sparsity.get("seen") else None
+    return EngineInfo(
+        trt_version=build.plan.trt_version, device=build.device_name, cache_key=build.key, cache_hit=build.cache_hit,
+        source_format=source_format, network_flags=list(build.plan.network_flags),
+        builder_flags=list(build.plan.builder_flags), engine_mb=build.path.stat().st_size / 2**20,
+        n_layers=count("n_layers"), n_int8_layers=count("n_int8_layers"), n_fp16_layers=count("n_fp16_layers"),
+        n_sparse_layers=count("n_sparse_layers"), n_sparse_eligible=None if eligible is None else len(eligible),
+    )
 
 
 def _sha256(path: Path) -> str:

@@ -48,6 +48,15 @@ class Runner(ABC):
             raise InputError(f"{self.name}: input shape {tuple(x.shape[1:])} does not match {self._input_shape}")
         return self.infer_impl(x)
 
+    def evaluation_batch(self, preferred: int) -> tuple[int, bool]:
+        """The batch to score the evaluation split with, and whether a short last chunk must be padded.
+
+        Most runtimes take any batch. An engine built with static profiles takes only its profiled
+        batch sizes: it scores at the largest, padding the last chunk, so the kernels scored are
+        the ones timed.
+        """
+        return preferred, False
+
     @abstractmethod
     def activate_impl(self) -> None: ...
 

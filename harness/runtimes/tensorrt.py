@@ -167,6 +167,14 @@ def default_cuda_backend() -> CudaPythonBackend | PycudaBackend:
     raise exc
 
 
+def cuda_device_name(cuda: Any = None) -> str:
+    """The name of CUDA device 0 (engines are cached per device), or :class:`DeviceUnavailable`."""
+    cuda = cuda if cuda is not None else default_cuda_backend()
+    if cuda.device_count() < 1:
+        raise DeviceUnavailable("tensorrt: no CUDA device is visible (driver missing or no GPU)")
+    return cuda.open()
+
+
 def _handle(stream: Any) -> Any:
     return getattr(stream, "handle", stream)  # a pycuda Stream carries its handle; cuda-python's is one
 
@@ -214,6 +222,11 @@ class TensorRTRunner(Runner):
         self._capacity = (0, 0)
         if largest is not None:
             self._reserve(tuple(largest), self._select(tuple(largest)))
+
+    def evaluation_batch(self, preferred: int) -> tuple[int, bool]:
+        if self._profiles and all(lo[0] == hi[0] for lo, _, hi in self._profiles):
+            return max(hi[0] for _, _, hi in self._profiles), True
+        return preferred, False
 
     def _select(self, shape: tuple[int, ...]) -> int:
         if not self._profiles:  # a static engine
