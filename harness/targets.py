@@ -25,7 +25,19 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from harness.errors import ConfigError
 from harness.meters.rails import read_board_model
 
-TARGETS_DIR = Path(__file__).resolve().parents[1] / "targets"
+
+
+def _targets_dir() -> Path:
+    """targets/ of the checkout (clone, editable install), else the copy a wheel ships as harness._targets."""
+    checkout = Path(__file__).resolve().parents[1] / "targets"
+    if (checkout / "x86-cpu.toml").is_file():
+        return checkout
+    from importlib.resources import files
+
+    return Path(str(files("harness._targets")))
+
+
+TARGETS_DIR = _targets_dir()
 #: TensorRT majors the engine builder (harness.export.tensorrt) has a code path for
 SUPPORTED_TENSORRT_MAJORS = (10, 11)
 #: meters that read Jetson INA3221 rails and so need a rail map

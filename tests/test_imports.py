@@ -17,3 +17,33 @@ def test_cli_import_pulls_in_no_heavy_library():
 def test_help_runs_and_lists_run():
     out = subprocess.run([sys.executable, "-m", "harness", "--help"], capture_output=True, text=True)
     assert out.returncode == 0 and "run" in out.stdout
+
+
+def test_every_package_in_the_tree_is_listed_in_pyproject():
+    import tomllib
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    listed = set(tomllib.loads((root / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+    found = {".".join(p.parent.relative_to(root).parts) for top in ("harness", "kernels")
+             for p in (root / top).rglob("__init__.py")}
+    assert found - listed == set(), "add these to [tool.setuptools] packages in pyproject.toml"
+
+
+def test_the_wheel_ships_the_target_profiles(tmp_path):
+    """Installed from a wheel (no checkout beside it), `harness targets list` still finds every profile."""
+    import zipfile
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", str(root),
+                    "-w", str(tmp_path / "dist")], check=True, capture_output=True, cwd=tmp_path)
+    (wheel,) = (tmp_path / "dist").glob("harness-*.whl")
+    zipfile.ZipFile(wheel).extractall(tmp_path / "site")
+    shipped = sorted(p.name for p in (tmp_path / "site" / "harness" / "_targets").glob("*.toml"))
+    assert shipped == sorted(p.name for p in (root / "targets").glob("*.toml"))
+    code = "from harness.targets import list_targets, TARGETS_DIR; print(TARGETS_DIR, len(list_targets()))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path,
+                         env={"PYTHONPATH": str(tmp_path / "site"), "PATH": "/usr/bin:/bin"}, check=True)
+    where, count = out.stdout.split()
+    assert "site" in where and int(count) == len(shipped)

@@ -1,0 +1,1 @@
+"""Device profiles (TOML), read by harness.targets; a wheel ships this folder as ``harness._targets``."""
