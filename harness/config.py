@@ -226,6 +226,14 @@ class MeasureSpec(Spec):
         return sorted(set(v))
 
 
+class TensorRTSpec(Spec):
+    """Engine build options for the ``tensorrt`` runtime (harness.export.tensorrt)."""
+
+    workspace_mb: Positive | None = None  # None: 512 on unified-memory targets, else 1024
+    dla_core: Annotated[int, Field(ge=0)] | None = None  # run on this DLA core, GPU fallback for the rest
+    builder_optimization_level: Annotated[int, Field(ge=0, le=5)] | None = None
+
+
 class SelectionSpec(Spec):
     """Objectives of the Pareto front and the guard rails of the chosen point."""
 
@@ -260,8 +268,15 @@ class ExperimentSpec(Spec):
     runtimes: list[str] = Field(default_factory=lambda: ["onnxruntime", "torch"], min_length=1)
     measure: MeasureSpec = MeasureSpec()
     selection: SelectionSpec = SelectionSpec()
+    tensorrt: TensorRTSpec = TensorRTSpec()
     # a device profile in targets/ (`harness targets list`); its runtimes and precisions are checked
     target: str | None = None
+
+    @model_validator(mode="after")
+    def _dla_needs_a_target_with_dla(self) -> ExperimentSpec:
+        if self.tensorrt.dla_core is not None and self.target is None:
+            raise ValueError("tensorrt.dla_core needs a target with DLA (e.g. target = \"jetson-agx-orin\")")
+        return self
 
     @model_validator(mode="after")
     def _target_offers_what_is_asked(self) -> ExperimentSpec:

@@ -284,11 +284,16 @@ class _Sweep:
 
         source_format, _ = engine_source(result.files, v.quant.recipe if v.quant else None)
         source = result.files[source_format]
-        batches, sparse = self.spec.measure.batch_sizes, v.prune_method == "2:4"
-        engine_spec = (
-            engine_spec_for_target(load_target(self.spec.target), batches, sparse_weights=sparse)
-            if self.spec.target else EngineSpec(tuple(batches), sparse_weights=sparse)
-        )
+        batches, sparse, options = self.spec.measure.batch_sizes, v.prune_method == "2:4", self.spec.tensorrt
+        if self.spec.target:
+            engine_spec = engine_spec_for_target(
+                load_target(self.spec.target), batches, sparse_weights=sparse, use_dla=options.dla_core is not None,
+                dla_core=options.dla_core or 0, workspace_mb=options.workspace_mb,
+                builder_optimization_level=options.builder_optimization_level,
+            )
+        else:
+            engine_spec = EngineSpec(tuple(batches), sparse_weights=sparse, workspace_mb=options.workspace_mb or 1024,
+                                     builder_optimization_level=options.builder_optimization_level)
         self.progress.log(f"TensorRT engine for {v.name} (from {source.name})")
         build = build_engine(source, engine_spec, self.paths.cache_dir / "engines", device_name=cuda_device_name())
         info = engine_info(build, source_format)

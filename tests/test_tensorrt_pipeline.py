@@ -144,3 +144,20 @@ def test_evaluation_pads_the_last_chunk_for_static_profile_engines_and_drops_the
     assert logits.shape == (7, 3)
     np.testing.assert_array_equal(logits, x.reshape(7, -1)[:, :3] * 2)
     assert _StaticProfileRunner.seen == [4, 4]
+
+
+def test_tensorrt_section_options_reach_the_builder(tmp_path, fake_tensorrt):
+    spec = _spec(tmp_path).model_copy(update={"tensorrt": _spec(tmp_path).tensorrt.model_copy(
+        update={"workspace_mb": 64, "builder_optimization_level": 2})})
+    run_experiment(spec, results_dir=tmp_path / "results")
+    limits = fake_tensorrt.names("set_memory_pool_limit")
+    assert limits and all(size == 64 * 2**20 for _, size in limits)
+
+
+def test_a_dla_core_without_a_target_is_refused_naming_the_key(tmp_path):
+    from harness.errors import ConfigError
+
+    path = tmp_path / "exp.toml"
+    path.write_text(tiny_experiment("dla", sections="[tensorrt]\ndla_core = 0\n"))
+    with pytest.raises(ConfigError, match="tensorrt.dla_core"):
+        load_experiment(path)

@@ -83,14 +83,16 @@ class EngineSpec:
 
 
 def engine_spec_for_target(target, batch_sizes, *, sparse_weights: bool, use_dla: bool = False,
-                           dla_core: int = 0, precision_flags: tuple[str, ...] = ()) -> EngineSpec:
+                           dla_core: int = 0, precision_flags: tuple[str, ...] = (), workspace_mb: int | None = None,
+                           builder_optimization_level: int | None = None) -> EngineSpec:
     """An :class:`EngineSpec` that respects a :class:`~harness.targets.TargetSpec`."""
     if use_dla and (target.dla is None or dla_core >= target.dla.cores):
         raise ConfigError(f"target {target.name} has no DLA core {dla_core}")
     sparse = sparse_weights and bool(target.gpu and target.gpu.sparse_tensor_cores)
-    workspace = 512 if target.memory.unified else 1024  # unified memory is shared with the CPU
+    workspace = workspace_mb or (512 if target.memory.unified else 1024)  # unified memory is shared with the CPU
     return EngineSpec(tuple(batch_sizes), precision_flags=precision_flags, sparse_weights=sparse,
-                      workspace_mb=workspace, dla_core=dla_core if use_dla else None)
+                      workspace_mb=workspace, dla_core=dla_core if use_dla else None,
+                      builder_optimization_level=builder_optimization_level)
 
 
 @dataclass(frozen=True)
