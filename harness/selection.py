@@ -128,6 +128,14 @@ def constraints_from_spec(spec: SelectionSpec) -> list[Constraint]:
     return found + [parse_constraint(t) for t in spec.constraints]
 
 
+def check_policies(names: Sequence[str] | None) -> list[str]:
+    """Policy names as given (all three when none); :class:`ParseError` naming an unknown one."""
+    for name in names or ():
+        if name not in POLICIES:
+            raise ParseError(f"unknown policy {name!r}; choose from {', '.join(POLICIES)}")
+    return list(names or POLICIES)
+
+
 def dense_baseline(points: Sequence[OperatingPoint], batch_size: int) -> OperatingPoint | None:
     """The dense model at ``batch_size`` with an accuracy: on onnxruntime when there, else the first."""
     dense = [p for p in points if p.variant_name == "dense" and p.batch_size == batch_size and p.status == "ok" and p.accuracy]
@@ -194,7 +202,7 @@ def _pick(
         return PolicyChoice(policy, None, reason, binding, None)
     reason = f"{head} among {rules}{ignored}: {_describe(points[pick], metrics[pick], primary)}"
     if shown:
-        reason += f". Binding: {', '.join(binding)}; it ruled out better-ranked {_listed(shown)}"
+        reason += f". Binding: {', '.join(binding)}, ruling out better-ranked {_listed(shown)}"
     return PolicyChoice(policy, pick, reason, binding, utility[pick] if utility is not None else None)
 
 
