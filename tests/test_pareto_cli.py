@@ -37,7 +37,7 @@ def two_targets(tmp_path):
     """Run 'cpu' names its target in the experiment; run 'orin' was queued for its target on a fleet."""
     path = tmp_path / "harness.db"
     store = open_store(path)
-    _add_run(store, "cpu", "2026-01-01T00:00:00", {"target": "x86-cpu"}, 0)
+    _add_run(store, "cpu", "2026-01-01T00:00:00", {"target": "x86-cpu", "selection": {"weights": {"top1": 1}}}, 0)
     _add_run(store, "orin", "2026-01-02T00:00:00", {"target": None, "selection": {"max_worst_class_drop": 0.05}}, 1)
     queue.enqueue(store, "orin", "jetson-orin-nano", [("dense", "onnxruntime")])
     yield store, path
@@ -81,9 +81,11 @@ def test_cli_defaults_to_the_latest_run_and_takes_constraints_policies_and_weigh
     doc = json.loads(invoke(path, "orin", "--json", "-c", "none", "-w", "top1=1", "-w", "p50_ms=0").stdout)
     utility = {c["policy"]: c for c in doc["policies"]}["weighted-utility"]
     assert doc["constraints"] == [] and utility["point_id"] == "dense" and utility["utility"] == pytest.approx(1.0)
-    table = invoke(path, "cpu", "orin", "-o", "p50_ms", "-o", "top1")
+    own = {c["policy"]: c for c in json.loads(invoke(path, "cpu", "--json").stdout)["policies"]}
+    assert own["weighted-utility"]["point_id"] == "dense"  # the run's own weights: top-1 only
+    table = invoke(path, "cpu", "orin", "-o", "p50_ms", "-o", "cev")  # other objectives: equal weights
     assert table.exit_code == 0, table.output
-    for expected in ("Pareto front over p50_ms:min, top1:max", "constraint-first:", "knee:", "front on x86-cpu:",
+    for expected in ("Pareto front over p50_ms:min, cev:min", "constraint-first:", "knee:", "front on x86-cpu:",
                      "techniques on x86-cpu: magnitude/fp32 vs none/fp32"):
         assert expected in table.stdout
 

@@ -208,6 +208,7 @@ def front_table(
     shown = check_policies(policies)
     spec = run_selection(store, run_ids[0])
     rules = constraints_from_spec(spec) if constraints is None else [parse_constraint(c) for c in constraints]
+    own_objectives = [parse_objective(o) for o in spec.objectives]  # the run's weights apply to these only
     keyed, target = {}, {}
     for run_id in run_ids:
         where = run_target(store, run_id) or "unspecified"
@@ -219,7 +220,7 @@ def front_table(
     result = pareto_front(points, parsed)
     selection = select_operating_point(
         points, None, batch_size=batch_size, objectives=parsed, constraints=rules,
-        weights=spec.weights if weights is None else weights,
+        weights=weights if weights is not None else spec.weights if parsed == own_objectives else None,
     )
     rows = [
         {"point": p.point_id, "target": target[p.point_id], "technique": technique_of(p),
