@@ -15,7 +15,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
 from harness.errors import ConfigError
 
@@ -235,7 +235,12 @@ class TensorRTSpec(Spec):
 
 
 class SelectionSpec(Spec):
-    """Objectives of the Pareto front and the guard rails of the chosen point."""
+    """Objectives of the Pareto front, the constraints of the chosen point, and the utility weights.
+
+    The first objective is the primary one: constraint-first picks the best point on it among
+    those meeting every constraint (``harness/selection.py`` describes the three policies).
+    Drops are fractions against the dense baseline; a budget left out is not applied.
+    """
 
     objectives: list[str] = Field(
         default_factory=lambda: ["p50_ms:min", "top1:max", "worst_class_recall:max"], min_length=2
@@ -243,14 +248,36 @@ class SelectionSpec(Spec):
     batch_size: Positive = 1
     max_top1_drop: Annotated[float, Field(ge=0, le=1)] = 0.01
     max_worst_class_drop: Annotated[float, Field(ge=0, le=1)] = 0.03
+    max_class_drop: Annotated[float, Field(ge=0, le=1)] | None = None  # largest per-class recall drop
+    min_worst_group_recall: Annotated[float, Field(ge=0, le=1)] | None = None  # = worst-group accuracy
+    latency_budget_ms: Annotated[float, Field(gt=0)] | None = None
+    latency_budget_metric: Literal["p50_ms", "p90_ms", "p99_ms", "mean_ms"] = "p99_ms"
+    energy_budget_mj: Annotated[float, Field(gt=0)] | None = None  # per inference
+    memory_budget_mb: Annotated[float, Field(gt=0)] | None = None  # peak RSS
+    # more constraints in the grammar METRIC<=NUMBER / METRIC>=NUMBER, e.g. "cie_fraction<=0.05"
+    constraints: list[str] = Field(default_factory=list)
+    # weighted-utility policy: objective metric -> weight >= 0 (default: equal weights)
+    weights: dict[str, float] = Field(default_factory=dict)
 
-    @field_validator("objectives")
+    @field_validator("objectives", "constraints")
     @classmethod
-    def _parse(cls, v: list[str]) -> list[str]:
+    def _parse(cls, v: list[str], info: ValidationInfo) -> list[str]:
         from harness.pareto import parse_objective
+        from harness.selection import parse_constraint
 
+        parse = parse_objective if info.field_name == "objectives" else parse_constraint
         for text in v:
-            parse_objective(text)  # raises ValueError naming the problem
+            parse(text)  # raises ParseError (a ValueError) naming the culprit
+        return v
+
+    @field_validator("weights")
+    @classmethod
+    def _weights_on_objectives(cls, v: dict[str, float], info: ValidationInfo) -> dict[str, float]:
+        from harness.pareto import parse_objective
+        from harness.selection import normalise_weights
+
+        if "objectives" in info.data:  # else the objectives' own error is reported
+            normalise_weights(v, [parse_objective(o) for o in info.data["objectives"]])
         return v
 
 

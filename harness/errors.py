@@ -26,6 +26,13 @@ class ConfigError(HarnessError):
     exit_code = 2
 
 
+class ParseError(ConfigError, ValueError):
+    """A small-grammar string (objective, constraint, weight) is malformed; the message names it.
+
+    Also a ``ValueError`` so pydantic validators report it against the offending key.
+    """
+
+
 class UnknownNameError(ConfigError):
     """A registry lookup failed (dataset, model, pruner, runtime ...)."""
 

@@ -1,39 +1,68 @@
-"""Objectives as data, the Pareto front, and operating-point selection.
+"""Objectives as data, the Pareto front, its knee, and fronts compared across techniques.
 
-Pure functions over :class:`~harness.records.OperatingPoint`; no I/O.
+Pure functions over :class:`~harness.records.OperatingPoint`; no I/O. Every objective is
+turned into a value to *minimise* (``max`` objectives are negated) before comparing.
+Selection policies and constraints live in :mod:`harness.selection`.
 """
 
 from __future__ import annotations
 
+import difflib
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from itertools import combinations
 from typing import Literal
 
-from harness.records import OperatingPoint, Selection, flat_metrics
+from harness.errors import ParseError
+from harness.records import OperatingPoint, flat_metrics
 
 Direction = Literal["min", "max"]
+Metrics = Mapping[str, float | None]
 
-#: metrics an objective may name, with the direction that is better by default
+#: every stored metric an objective or a constraint may name, with the direction that is better
 KNOWN_METRICS: dict[str, Direction] = {
+    # latency (per query, nearest-rank percentiles) and throughput
     "p50_ms": "min",
     "p90_ms": "min",
     "p99_ms": "min",
     "mean_ms": "min",
     "throughput_sps": "max",
+    # memory, size, energy
     "peak_rss_mb": "min",
     "artifact_mb": "min",
     "energy_per_inference_mj": "min",
+    "sparsity": "max",
+    # accuracy, and its drops against the dense baseline (fractions, positive = worse)
     "top1": "max",
+    "top1_delta": "max",
+    "top1_drop": "min",
     "worst_class_recall": "max",
     "worst_class_drop": "min",
+    "max_class_drop": "min",
     "worst_group_accuracy": "max",
+    # bias against the dense model
     "cev": "min",
     "sde": "min",
     "cie_fraction": "min",
     "ece": "min",
     "n_classes_hurt": "min",
 }
+
+#: other names accepted for a metric. The recall of a group (share of its samples given their
+#: true label) is that group's accuracy, so "worst_group_recall" is ``worst_group_accuracy``.
+METRIC_ALIASES: dict[str, str] = {"worst_group_recall": "worst_group_accuracy"}
+
+
+def resolve_metric(name: str, what: str = "metric") -> str:
+    """The stored name of ``name`` (aliases resolved); :class:`ParseError` naming it if unknown."""
+    name = name.strip()
+    name = METRIC_ALIASES.get(name, name)
+    if name not in KNOWN_METRICS:
+        close = difflib.get_close_matches(name, [*KNOWN_METRICS, *METRIC_ALIASES], n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise ParseError(f"unknown {what} {name!r}{hint}; known: {', '.join(sorted(KNOWN_METRICS))}")
+    return name
 
 
 @dataclass(frozen=True)
@@ -44,23 +73,42 @@ class Objective:
     def __str__(self) -> str:
         return f"{self.metric}:{self.direction}"
 
+    def cost(self, value: float) -> float:
+        """The value as something to minimise."""
+        return value if self.direction == "min" else -value
+
 
 def parse_objective(text: str) -> Objective:
     """``"p50_ms:min"`` -> Objective; a bare metric name takes its natural direction."""
     metric, _, direction = text.partition(":")
-    if metric not in KNOWN_METRICS:
-        raise ValueError(f"unknown objective metric {metric!r}; known: {', '.join(sorted(KNOWN_METRICS))}")
-    direction = direction or KNOWN_METRICS[metric]
+    metric = resolve_metric(metric, "objective metric")
+    direction = direction.strip() or KNOWN_METRICS[metric]
     if direction not in ("min", "max"):
-        raise ValueError(f"objective direction must be 'min' or 'max', got {direction!r}")
+        raise ParseError(f"objective {text!r}: direction must be 'min' or 'max', got {direction!r}")
     return Objective(metric, direction)  # type: ignore[arg-type]
 
 
-def _value(point: OperatingPoint, objective: Objective) -> float | None:
-    value = flat_metrics(point).get(objective.metric)
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return None
-    return value if objective.direction == "min" else -value  # everything minimised below
+def present(value: float | None) -> bool:
+    return value is not None and not (isinstance(value, float) and math.isnan(value))
+
+
+def cost_vectors(
+    items: Mapping[str, tuple[str, Metrics]], objectives: Sequence[Objective]
+) -> tuple[dict[str, list[float]], dict[str, str]]:
+    """``id -> (status, metrics)`` to minimised vectors, and ``id -> why it cannot be ranked``."""
+    vectors: dict[str, list[float]] = {}
+    excluded: dict[str, str] = {}
+    for pid in sorted(items):
+        status, metrics = items[pid]
+        if status != "ok":
+            excluded[pid] = f"status {status}"
+            continue
+        missing = [o.metric for o in objectives if not present(metrics.get(o.metric))]
+        if missing:
+            excluded[pid] = f"no value for {', '.join(missing)}"
+            continue
+        vectors[pid] = [o.cost(metrics[o.metric]) for o in objectives]  # type: ignore[arg-type]
+    return vectors, excluded
 
 
 def dominates(a: Sequence[float], b: Sequence[float]) -> bool:
@@ -68,10 +116,26 @@ def dominates(a: Sequence[float], b: Sequence[float]) -> bool:
     return all(x <= y for x, y in zip(a, b, strict=True)) and any(x < y for x, y in zip(a, b, strict=True))
 
 
+def weakly_dominates(a: Sequence[float], b: Sequence[float]) -> bool:
+    """True when ``a`` is no worse than ``b`` on every objective (minimising)."""
+    return all(x <= y for x, y in zip(a, b, strict=True))
+
+
+def non_dominated(vectors: Mapping[str, Sequence[float]]) -> list[str]:
+    """Ids whose vector no other vector dominates, sorted; equal vectors all stay."""
+    return sorted(
+        pid for pid, v in vectors.items() if not any(dominates(w, v) for qid, w in vectors.items() if qid != pid)
+    )
+
+
 @dataclass(frozen=True)
 class FrontResult:
-    front: list[str]  # point ids on the front, in deterministic order
+    front: list[str]  # point ids on the front, sorted
     excluded: dict[str, str]  # point id -> why it could not be ranked
+
+
+def _items(points: Sequence[OperatingPoint]) -> dict[str, tuple[str, Metrics]]:
+    return {p.point_id: (p.status, flat_metrics(p)) for p in points}
 
 
 def pareto_front(points: Sequence[OperatingPoint], objectives: Sequence[Objective]) -> FrontResult:
@@ -81,105 +145,122 @@ def pareto_front(points: Sequence[OperatingPoint], objectives: Sequence[Objectiv
     excluded and listed. Duplicate objective vectors are all kept on the front. Order is
     by point id, so the result is deterministic.
     """
-    vectors: dict[str, list[float]] = {}
-    excluded: dict[str, str] = {}
-    for p in sorted(points, key=lambda p: p.point_id):
-        if p.status != "ok":
-            excluded[p.point_id] = f"status {p.status}"
-            continue
-        values = [_value(p, o) for o in objectives]
-        missing = [o.metric for o, v in zip(objectives, values, strict=True) if v is None]
-        if missing:
-            excluded[p.point_id] = f"no value for {', '.join(missing)}"
-            continue
-        vectors[p.point_id] = values  # type: ignore[assignment]
-    front = [
-        pid
-        for pid, v in vectors.items()
-        if not any(dominates(other, v) for qid, other in vectors.items() if qid != pid)
-    ]
-    return FrontResult(front=front, excluded=excluded)
+    vectors, excluded = cost_vectors(_items(points), objectives)
+    return FrontResult(front=non_dominated(vectors), excluded=excluded)
 
 
-def _pct(x: float) -> str:
-    return f"{100 * x:.1f}%"
+def fronts_by(
+    points: Sequence[OperatingPoint], objectives: Sequence[Objective], key: Callable[[OperatingPoint], str]
+) -> dict[str, FrontResult]:
+    """One front per group (``key(point)``: a target, a technique ...), groups sorted."""
+    groups: dict[str, list[OperatingPoint]] = {}
+    for p in points:
+        groups.setdefault(key(p), []).append(p)
+    return {name: pareto_front(groups[name], objectives) for name in sorted(groups)}
 
 
-def select_operating_point(
-    points: Sequence[OperatingPoint],
-    baseline: OperatingPoint | None,
-    *,
-    batch_size: int,
-    max_top1_drop: float,
-    max_worst_class_drop: float,
-    latency_metric: str = "p50_ms",
-) -> Selection:
-    """Constraint-first choice: the fastest point that keeps accuracy *and* the worst class.
+# ------------------------------------------------------------------ knee
 
-    The accuracy-only choice (fastest point within the top-1 budget, ignoring the worst
-    class) is computed beside it, so a reader sees when fairness changed the answer.
+
+@dataclass(frozen=True)
+class KneeResult:
+    """The knee of a two-objective front, or ``None`` with the reason there is none."""
+
+    point_id: str | None
+    reason: str
+    objectives: list[str]
+    distance: float | None = None  # normalised distance from the chord between the extremes
+
+
+KNEE_METHOD = (
+    "largest distance towards the ideal point from the line joining the front's two extremes, "
+    "both axes min-max normalised over the front"
+)
+
+
+def knee_point(points: Sequence[OperatingPoint], objectives: Sequence[Objective]) -> KneeResult:
+    """Knee of the front over exactly two objectives (distance-to-chord method, Das 1999).
+
+    Normalised over the front (0 = best), the extremes sit at (0, 1) and (1, 0), so the
+    chord is ``x + y = 1`` and a point's distance towards the ideal point (0, 0) is
+    ``(1 - x - y) / sqrt(2)``. The knee is the point farthest on that side; ties go to the
+    smaller point id. A front of fewer than 3 distinct points, or one with no point inside
+    the chord (straight or concave), has no knee.
     """
-    constraints = {"max_top1_drop": max_top1_drop, "max_worst_class_drop": max_worst_class_drop}
-    candidates = [
-        p
-        for p in points
-        if p.status == "ok" and p.batch_size == batch_size and p.accuracy and p.metric(latency_metric) is not None
-    ]
-    if baseline is None or baseline.accuracy is None or not candidates:
-        why = "no dense baseline was measured" if baseline is None or baseline.accuracy is None else (
-            f"no operating point at batch {batch_size} completed"
-        )
-        return Selection(None, f"nothing selected: {why}", None, f"nothing selected: {why}", False, batch_size, constraints)
-
-    base_top1 = baseline.accuracy.top1
-    base_worst = baseline.accuracy.worst_class_recall
-    top1_floor = base_top1 - max_top1_drop
-    worst_floor = base_worst - max_worst_class_drop
-
-    def fastest(pool: list[OperatingPoint]) -> OperatingPoint | None:
-        return min(pool, key=lambda p: (p.metric(latency_metric), p.point_id), default=None)
-
-    accuracy_ok = [p for p in candidates if p.accuracy.top1 >= top1_floor - 1e-12]
-    fair_ok = [p for p in accuracy_ok if p.accuracy.worst_class_recall >= worst_floor - 1e-12]
-    acc_choice = fastest(accuracy_ok)
-    choice = fastest(fair_ok)
-
-    def describe(p: OperatingPoint) -> str:
-        return (
-            f"{p.variant_name} on {p.runtime} (batch {p.batch_size}): {latency_metric} "
-            f"{p.metric(latency_metric):.3f} ms, top-1 {_pct(p.accuracy.top1)}, "
-            f"worst-class recall {_pct(p.accuracy.worst_class_recall)} ({p.accuracy.worst_class})"
-        )
-
-    if acc_choice is None:
-        acc_reason = f"no point keeps top-1 within {_pct(max_top1_drop)} of the dense {_pct(base_top1)}"
-    else:
-        acc_reason = (
-            f"fastest point with top-1 >= {_pct(top1_floor)} (dense {_pct(base_top1)} minus "
-            f"{_pct(max_top1_drop)}), worst class ignored: {describe(acc_choice)}"
-        )
-    if choice is None:
-        reason = (
-            f"no point keeps top-1 >= {_pct(top1_floor)} and worst-class recall >= {_pct(worst_floor)}"
-        )
-    else:
-        reason = (
-            f"fastest point with top-1 >= {_pct(top1_floor)} and worst-class recall >= "
-            f"{_pct(worst_floor)} (dense {_pct(base_worst)} minus {_pct(max_worst_class_drop)}): "
-            f"{describe(choice)}"
-        )
-    changed = (choice.point_id if choice else None) != (acc_choice.point_id if acc_choice else None)
-    if changed and acc_choice is not None:
-        reason += (
-            f". Fairness changed the choice: the accuracy-only pick {acc_choice.variant_name} on "
-            f"{acc_choice.runtime} drops worst-class recall to {_pct(acc_choice.accuracy.worst_class_recall)}"
-        )
-    return Selection(
-        point_id=choice.point_id if choice else None,
-        reason=reason,
-        accuracy_only_point_id=acc_choice.point_id if acc_choice else None,
-        accuracy_only_reason=acc_reason,
-        fairness_changed_choice=changed,
-        batch_size=batch_size,
-        constraints=constraints,
+    names = [str(o) for o in objectives]
+    if len(objectives) != 2:
+        raise ParseError(f"a knee needs exactly two objectives, got {len(objectives)}: {', '.join(names)}")
+    vectors, _ = cost_vectors(_items(points), objectives)
+    front = non_dominated(vectors)
+    distinct = {tuple(vectors[p]) for p in front}
+    over = f"{names[0]} vs {names[1]}"
+    if len(distinct) < 3:
+        return KneeResult(None, f"no knee: the front over {over} has {len(distinct)} distinct point(s), a knee needs 3", names)
+    lo = [min(vectors[p][i] for p in front) for i in (0, 1)]
+    span = [max(vectors[p][i] for p in front) - lo[i] for i in (0, 1)]  # > 0: >= 2 distinct non-dominated points
+    distance = {p: (1 - sum((vectors[p][i] - lo[i]) / span[i] for i in (0, 1))) / math.sqrt(2) for p in front}
+    best = min(front, key=lambda p: (-distance[p], p))
+    if distance[best] <= 1e-12:
+        return KneeResult(None, f"no knee: no point of the front over {over} lies inside the line between its extremes", names)
+    return KneeResult(
+        best, f"knee of the front over {over}: {KNEE_METHOD}; {best} is {distance[best]:.3f} from that line",
+        names, distance[best],
     )
+
+
+# ------------------------------------------------------------------ techniques
+
+
+def technique_of(point: OperatingPoint) -> str:
+    """``prune_method/precision``, e.g. ``magnitude/int8``; the dense fp32 model is ``none/fp32``."""
+    return f"{point.prune_method}/{point.precision}"
+
+
+@dataclass(frozen=True)
+class TechniqueComparison:
+    """Two techniques' fronts; coverage is Zitzler's C-metric (share of one front weakly dominated)."""
+
+    a: str
+    b: str
+    a_front: list[str]
+    b_front: list[str]
+    coverage_a_over_b: float | None  # share of b's front weakly dominated by some point of a's front
+    coverage_b_over_a: float | None
+    a_dominates_b: bool  # every point of b's front is weakly dominated by a's, and not the reverse
+    b_dominates_a: bool
+    verdict: str
+
+
+def compare_techniques(
+    points: Sequence[OperatingPoint],
+    objectives: Sequence[Objective],
+    key: Callable[[OperatingPoint], str] = technique_of,
+) -> list[TechniqueComparison]:
+    """Every pair of techniques (sorted), each compared on its own front over ``objectives``."""
+    groups = sorted({key(p) for p in points})
+    vectors, _ = cost_vectors(_items(points), objectives)
+    members = {g: {p.point_id for p in points if key(p) == g} for g in groups}
+    fronts = {g: non_dominated({pid: v for pid, v in vectors.items() if pid in members[g]}) for g in groups}
+    out = []
+    for a, b in combinations(groups, 2):
+        fa, fb = fronts[a], fronts[b]
+        if not fa or not fb:
+            empty = a if not fa else b
+            out.append(TechniqueComparison(a, b, fa, fb, None, None, False, False,
+                                           f"cannot compare: {empty} has no point with a value for every objective"))
+            continue
+
+        def coverage(x: list[str], y: list[str]) -> float:
+            return sum(any(weakly_dominates(vectors[i], vectors[j]) for i in x) for j in y) / len(y)
+
+        c_ab, c_ba = coverage(fa, fb), coverage(fb, fa)
+        a_dom, b_dom = c_ab == 1 and c_ba < 1, c_ba == 1 and c_ab < 1
+        if a_dom or b_dom:
+            winner, loser = (a, b) if a_dom else (b, a)
+            verdict = f"{winner} dominates {loser}: every point of {loser}'s front is matched or beaten"
+        elif c_ab == 1:
+            verdict = "the fronts are identical"
+        else:
+            verdict = f"neither dominates: the fronts cross ({a} covers {c_ab:.0%} of {b}, {b} covers {c_ba:.0%} of {a})"
+        out.append(TechniqueComparison(a, b, fa, fb, c_ab, c_ba, a_dom, b_dom, verdict))
+    return out

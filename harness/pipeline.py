@@ -29,7 +29,7 @@ from harness.measure.latency import resolve_rule
 from harness.measure.launch import measure
 from harness.measure.worker import MeasureRequest
 from harness.metrics import accuracy_stats, against_baseline
-from harness.pareto import parse_objective, pareto_front, select_operating_point
+from harness.pareto import parse_objective, pareto_front
 from harness.progress import ProgressReporter
 from harness.records import (
     AccuracyStats,
@@ -40,6 +40,7 @@ from harness.records import (
     RunReport,
     to_dict,
 )
+from harness.selection import select_for_spec
 from harness.store import open_store
 
 EVAL_BATCH = 256
@@ -408,16 +409,7 @@ class _Sweep:
         for b in spec.measure.batch_sizes:
             front += pareto_front([p for p in self.points if p.batch_size == b], objectives).front
         self.points = [replace(p, on_pareto_front=p.point_id in front) for p in self.points]
-        sel_batch = spec.selection.batch_size
-        dense = [p for p in self.points if p.variant_name == "dense" and p.batch_size == sel_batch and p.status == "ok"]
-        baseline = next((p for p in dense if p.runtime == "onnxruntime"), dense[0] if dense else None)
-        selection = select_operating_point(
-            self.points,
-            baseline,
-            batch_size=sel_batch,
-            max_top1_drop=spec.selection.max_top1_drop,
-            max_worst_class_drop=spec.selection.max_worst_class_drop,
-        )
+        selection = select_for_spec(self.points, spec.selection)  # all three policies and the knee
         chosen = next((p for p in self.points if p.point_id == selection.point_id), None)
         gallery = write_audit(variants, spec.runtimes, self.pops, self.dataset, self.run_dir, chosen)
         if spec.population == 1:

@@ -208,6 +208,8 @@ def flat_metrics(point: OperatingPoint) -> dict[str, float | None]:
         "worst_class_drop": acc.worst_class_drop if acc else None,
         "worst_group_accuracy": acc.worst_group_accuracy if acc else None,
         "top1_delta": acc.top1_delta if acc else None,
+        "top1_drop": -acc.top1_delta if acc and acc.top1_delta is not None else None,
+        "max_class_drop": _max_class_drop(acc) if acc else None,
         "p50_ms": lat.p50_ms if lat else None,
         "p90_ms": lat.p90_ms if lat else None,
         "p99_ms": lat.p99_ms if lat else None,
@@ -218,6 +220,12 @@ def flat_metrics(point: OperatingPoint) -> dict[str, float | None]:
         "sparsity": art.weight_sparsity if art else None,
         "energy_per_inference_mj": en.energy_per_inference_mj if en else None,
     }
+
+
+def _max_class_drop(acc: AccuracyStats) -> float | None:
+    """Largest per-class recall drop against the dense baseline (None without a baseline)."""
+    drops = [-d for d in acc.per_class_delta.values() if d is not None]
+    return max(drops) if drops else None
 
 
 def point_from_dict(d: dict[str, Any]) -> OperatingPoint:

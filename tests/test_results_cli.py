@@ -126,6 +126,16 @@ def test_pareto_from_the_store_matches_the_runs_own_front(two_runs):
     assert both["objectives"] == ["p50_ms:min", "top1:max"]
 
 
+def test_the_run_stores_every_policy_and_the_knee_and_pareto_reproduces_its_decision(two_runs):
+    store, ids = two_runs
+    selection = json.loads(invoke("results", "show", ids[0], "--store", str(store), "--json"))["selection"]
+    assert [c["policy"] for c in selection["policies"]] == ["constraint-first", "weighted-utility", "accuracy-only"]
+    assert selection["policies"][0]["point_id"] == selection["point_id"]
+    assert selection["knee_reason"]  # two points: "no knee", with the reason
+    front = json.loads(invoke("pareto", ids[0], "--store", str(store), "--json"))
+    assert [c["point_id"] for c in front["policies"]] == [c["point_id"] for c in selection["policies"]]
+
+
 def test_card_rerendered_from_the_store_is_the_card_the_run_wrote(two_runs):
     from pathlib import Path
 

@@ -11,29 +11,67 @@ from harness.cli.results import StoreOpt, _open, _table
 
 
 def pareto_command(
-    runs: Annotated[list[str], typer.Argument(help="Run ids (several: one front across them, e.g. across targets).")],
+    runs: Annotated[
+        Optional[list[str]], typer.Argument(help="Run ids (several: one front across them, e.g. across targets). Default: the latest run.")
+    ] = None,
     objective: Annotated[
-        list[str], typer.Option("--objective", "-o", help="metric:min|max, repeatable (default: the run's own objectives).")
+        list[str], typer.Option("--objective", "-o", help="metric[:min|max], repeatable; the first is the primary (default: the run's own).")
     ] = [],  # noqa: B006
-    batch_size: Annotated[Optional[int], typer.Option("--batch-size", "-b", help="Only points at this batch size.")] = 1,
+    constraint: Annotated[
+        list[str], typer.Option("--constraint", "-c", help="METRIC<=N or METRIC>=N, repeatable, e.g. p99_ms<=5, "
+                                "max_class_drop<=0.03 (default: the run's own; 'none' for no constraint).")
+    ] = [],  # noqa: B006
+    policy: Annotated[
+        list[str], typer.Option("--policy", "-p", help="constraint-first | weighted-utility | accuracy-only, repeatable (default: all).")
+    ] = [],  # noqa: B006
+    weight: Annotated[
+        list[str], typer.Option("--weight", "-w", help="METRIC=W for the weighted-utility policy, repeatable (default: the run's own, else equal).")
+    ] = [],  # noqa: B006
+    batch_size: Annotated[Optional[int], typer.Option("--batch-size", "-b", help="Points at this batch size (default: the run's selection batch).")] = None,
     store: StoreOpt = None,
     json_output: Annotated[bool, typer.Option("--json", help="Print JSON on stdout.")] = False,
 ) -> None:
-    """The Pareto front of stored operating points over any stored metrics (e.g. -o p99_ms:min -o cev:min)."""
+    """The Pareto front of stored points over any metrics, each policy's pick, the knee, techniques and targets."""
     from harness.cli._output import stdout
-    from harness.store.views import front_table, require_run
+    from harness.selection import parse_weight
+    from harness.store.views import front_table, latest_run, run_selection
 
     st = _open(store)
     try:
-        objectives = list(objective) or json.loads(require_run(st, runs[0])["experiment_json"])["selection"]["objectives"]
-        result = front_table(st, list(runs), objectives, batch_size)
+        run_ids = list(runs or [latest_run(st)])
+        own = run_selection(st, run_ids[0])
+        result = front_table(
+            st, run_ids, list(objective) or list(own.objectives), batch_size or own.batch_size,
+            constraints=None if not constraint else [c for c in constraint if c.strip().lower() != "none"],
+            weights=dict(parse_weight(w) for w in weight) or None,
+            policies=list(policy) or None,
+        )
     finally:
         st.close()
     if json_output:
         typer.echo(json.dumps(result, indent=2))
         return
-    columns = ["point", "on_front", *[o.split(":")[0] for o in result["objectives"]], "excluded"]
-    stdout.print(_table(f"Pareto front over {', '.join(result['objectives'])}", result["points"], columns))
+    metrics = [o.split(":")[0] for o in result["objectives"]]
+    several = len(result["targets"]) > 1
+    columns = ["point", *(["target"] if several else []), "technique", "on_front", *metrics, "excluded"]
+    title = f"Pareto front over {', '.join(result['objectives'])} at batch {result['batch_size']}"
+    stdout.print(_table(title, result["points"], columns))
+
+    def say(text: str) -> None:  # reasons quote user strings: no rich markup or emoji codes
+        stdout.print(text, markup=False, emoji=False, highlight=False)
+
+    say(f"constraints: {', '.join(result['constraints']) or 'none'}")
+    for c in result["policies"]:
+        binding = f" (binding: {', '.join(c['binding_constraints'])})" if c["binding_constraints"] else ""
+        say(f"{c['policy']}: {c['point_id'] or 'none'}{binding}. {c['reason']}")
+    if result["fairness_changed_choice"]:
+        say("fairness changed the choice: constraint-first and accuracy-only pick different points")
+    say(f"knee: {result['knee']['point'] or 'none'}. {result['knee']['reason']}")
+    for t in result["techniques"]:
+        where = f" on {t['target']}" if several else ""
+        say(f"techniques{where}: {t['a']} vs {t['b']}: {t['verdict']}")
+    for name, front in result["targets"].items() if several else ():
+        say(f"front on {name}: {', '.join(front['front']) or 'empty'}")
 
 
 def card_command(

@@ -155,26 +155,93 @@ def load_report(store: Store, run_id: str):
     return report_from_dict(json.loads(row["report_json"]))
 
 
-def front_table(store: Store, run_ids: list[str], objectives: list[str], batch_size: int | None) -> dict[str, Any]:
+def latest_run(store: Store) -> str:
+    """The most recent run that has operating points (``harness pareto`` with no RUN)."""
+    for r in reversed(store.runs()):
+        if store.points(r["run_id"]):
+            return r["run_id"]
+    raise ConfigError(f"no run with operating points in {store.url}: run `harness run` first")
+
+
+def run_target(store: Store, run_id: str) -> str | None:
+    """The device profile a run was measured on: its fleet jobs' target, else the experiment's ``target``."""
+    with store.engine.connect() as conn:
+        queued = {r.target for r in conn.execute(s.jobs.select().where(s.jobs.c.run_id == run_id)).all()}
+    if len(queued) == 1:
+        return queued.pop()
+    return json.loads(require_run(store, run_id)["experiment_json"]).get("target")
+
+
+def run_selection(store: Store, run_id: str):
+    """The run's own ``[selection]`` (objectives, budgets, weights) as a :class:`SelectionSpec`."""
+    from harness.config import SelectionSpec
+
+    return SelectionSpec(**json.loads(require_run(store, run_id)["experiment_json"]).get("selection", {}))
+
+
+def front_table(
+    store: Store,
+    run_ids: list[str],
+    objectives: list[str],
+    batch_size: int,
+    *,
+    constraints: list[str] | None = None,
+    weights: dict[str, float] | None = None,
+    policies: list[str] | None = None,
+) -> dict[str, Any]:
     """The Pareto front over ``objectives`` of the points of one or several runs (e.g. one per target).
 
-    With several runs, points are named ``<run>:<point>`` so the same variant on two targets stays apart.
+    Beside it: every policy's pick under ``constraints`` (default: the first run's own), the knee,
+    techniques compared on their fronts within each target, and a front per target. With several runs, points are named
+    ``<run>:<point>`` so the same variant on two targets stays apart; drops are against each run's
+    own dense baseline.
     """
     from dataclasses import replace
 
-    from harness.pareto import parse_objective, pareto_front
+    from harness.pareto import compare_techniques, fronts_by, parse_objective, pareto_front, technique_of
+    from harness.records import to_dict
+    from harness.selection import (
+        check_policies, constraints_from_spec, dense_baseline, parse_constraint, rebase, select_operating_point,
+    )
 
     parsed = [parse_objective(o) for o in objectives]
-    keyed = {}
+    shown = check_policies(policies)
+    spec = run_selection(store, run_ids[0])
+    rules = constraints_from_spec(spec) if constraints is None else [parse_constraint(c) for c in constraints]
+    own_objectives = [parse_objective(o) for o in spec.objectives]  # the run's weights apply to these only
+    keyed, target = {}, {}
     for run_id in run_ids:
-        require_run(store, run_id)
-        for p in store.operating_points(run_id):
-            if batch_size is None or p.batch_size == batch_size:
-                keyed[f"{run_id}:{p.point_id}" if len(run_ids) > 1 else p.point_id] = p
-    result = pareto_front([replace(p, point_id=k) for k, p in keyed.items()], parsed)
+        where = run_target(store, run_id) or "unspecified"
+        points = [p for p in store.operating_points(run_id) if p.batch_size == batch_size]
+        for p in rebase(points, dense_baseline(points, batch_size)):
+            key = f"{run_id}:{p.point_id}" if len(run_ids) > 1 else p.point_id
+            keyed[key], target[key] = replace(p, point_id=key), where
+    points = [keyed[k] for k in sorted(keyed)]
+    result = pareto_front(points, parsed)
+    selection = select_operating_point(
+        points, None, batch_size=batch_size, objectives=parsed, constraints=rules,
+        weights=weights if weights is not None else spec.weights if parsed == own_objectives else None,
+    )
     rows = [
-        {"point": k, "on_front": k in result.front, "excluded": result.excluded.get(k),
+        {"point": p.point_id, "target": target[p.point_id], "technique": technique_of(p),
+         "on_front": p.point_id in result.front, "excluded": result.excluded.get(p.point_id),
          **{o.metric: p.metric(o.metric) for o in parsed}}
-        for k, p in sorted(keyed.items())
+        for p in points
     ]
-    return {"objectives": [str(o) for o in parsed], "front": result.front, "excluded": result.excluded, "points": rows}
+    return {
+        "objectives": [str(o) for o in parsed],
+        "batch_size": batch_size,
+        "constraints": [str(c) for c in rules],
+        "front": result.front,
+        "excluded": result.excluded,
+        "points": rows,
+        "policies": [to_dict(c) for c in selection.policies if c.policy in shown],
+        "fairness_changed_choice": selection.fairness_changed_choice,
+        "knee": {"point": selection.knee_point_id, "reason": selection.knee_reason},
+        "techniques": [  # compared within each target: one device's numbers against another's says little
+            {"target": name, **to_dict(c)}
+            for name in sorted(set(target.values()))
+            for c in compare_techniques([p for p in points if target[p.point_id] == name], parsed)
+        ],
+        "targets": {name: to_dict(f) for name, f in fronts_by(points, parsed, key=lambda p: target[p.point_id]).items()},
+    }
