@@ -142,4 +142,4 @@ def test_card_rerendered_from_the_store_is_the_card_the_run_wrote(two_runs):
     other = next(p["point_id"] for p in shown["points"] if p["point_id"] != shown["selection"]["point_id"])
     assert f"**{other.split('@')[0]}**" in invoke("card", ids[0], "--point", other, "--store", str(store))
     doc = json.loads(invoke("card", ids[0], "--format", "json", "--store", str(store)))
-    assert doc["run_id"] == ids[0] and len(doc["points"]) == 2
+    assert doc["record"]["run_id"] == ids[0] and len(doc["record"]["points"]) == 2
