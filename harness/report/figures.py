@@ -126,8 +126,7 @@ def plot_recall_delta(report: RunReport, path: Path) -> Path:
     span = max(1.0, float(np.nanmax(np.abs(grid))) if np.isfinite(grid).any() else 1.0)
     fig, ax = plt.subplots(figsize=(1.6 + 1.1 * len(points), 1.4 + 0.32 * len(classes)))
     try:
-        cmap = plt.get_cmap("RdBu").copy()
-        cmap.set_bad("#d0d0d0")
+        cmap = plt.get_cmap("RdBu").with_extremes(bad="#d0d0d0")
         image = ax.imshow(np.ma.masked_invalid(grid), cmap=cmap, vmin=-span, vmax=span, aspect="auto")
         ax.set_xticks(range(len(points)), labels, rotation=30, ha="right", fontsize="small")
         ax.set_yticks(range(len(classes)), classes, fontsize="small")
@@ -159,8 +158,10 @@ def plot_latency_distribution(report: RunReport, samples: Mapping[str, Sequence[
     names = [f"{by_id[k].variant_name} / {by_id[k].runtime} / b{by_id[k].batch_size}" if k in by_id else k for k in ids]
     fig, ax = plt.subplots(figsize=(8.5, 1.2 + 0.42 * len(ids)))
     try:
-        boxes = ax.boxplot([list(samples[k]) for k in ids], vert=False, patch_artist=True, widths=0.6,
-                           flierprops={"markersize": 2, "alpha": 0.5})
+        major, minor = (int(v) for v in matplotlib.__version__.split(".")[:2])
+        horizontal = {"orientation": "horizontal"} if (major, minor) >= (3, 10) else {"vert": False}
+        boxes = ax.boxplot([list(samples[k]) for k in ids], patch_artist=True, widths=0.6,
+                           flierprops={"markersize": 2, "alpha": 0.5}, **horizontal)
         for k, box in zip(ids, boxes["boxes"], strict=True):
             box.set_facecolor("#f2b134" if k == report.selection.point_id else "#9db4d3")
         ax.set_yticks(range(1, len(ids) + 1), [n + ("  (chosen)" if k == report.selection.point_id else "")
