@@ -393,8 +393,7 @@ class _Sweep:
     # ------------------------------------------------------------------ selection and report
 
     def _finish(self, variants: list[Variant]) -> RunReport:
-        from harness.report.card import render_model_card
-        from harness.report.plots import plot_front
+        from harness.report.files import write_card_files
 
         spec = self.spec
         dense_acc = {p.runtime: p.accuracy for p in self.points if p.variant_id == variants[0].variant_id and p.accuracy}
@@ -450,8 +449,7 @@ class _Sweep:
             n_failed=n_failed,
             notes=self.notes,
         )
-        plot_front(report, Path(report.plot_path))
-        Path(report.card_path).write_text(render_model_card(report))
+        write_card_files(report, self.run_dir, latency_samples=self.store.latency_samples(self.run_id))
         (self.run_dir / "report.json").write_text(json.dumps(to_dict(report), indent=2))
         self.store.rewrite_points(self.run_id, self.points)
         self.store.update_run(

@@ -152,4 +152,23 @@ def test_card_rerendered_from_the_store_is_the_card_the_run_wrote(two_runs):
     other = next(p["point_id"] for p in shown["points"] if p["point_id"] != shown["selection"]["point_id"])
     assert f"**{other.split('@')[0]}**" in invoke("card", ids[0], "--point", other, "--store", str(store))
     doc = json.loads(invoke("card", ids[0], "--format", "json", "--store", str(store)))
-    assert doc["run_id"] == ids[0] and len(doc["points"]) == 2
+    assert doc["record"]["run_id"] == ids[0] and len(doc["record"]["points"]) == 2
+
+
+def test_card_formats_and_latest_run_default(two_runs):
+    from pathlib import Path
+
+    from harness.store import open_store
+
+    store, ids = two_runs
+    st = open_store(store)
+    run_dir = Path(st.run_row(ids[1])["card_path"]).parent
+    st.close()
+    for name in ("card.md", "card.html", "card.json", "front.png", "front.svg", "latency.png", "latency.svg"):
+        assert (run_dir / name).is_file(), name  # the pipeline wrote every rendering and figure
+    assert invoke("card", "--store", str(store)) == (run_dir / "card.md").read_text()  # no RUN: the latest run
+    html = invoke("card", ids[1], "--format", "html", "--store", str(store))
+    assert html.startswith("<!DOCTYPE html>") and 'src="data:image/svg+xml;base64,' in html
+    assert "http://" not in html and "https://" not in html
+    result = CliRunner().invoke(app, ["card", ids[1], "--format", "pdf", "--store", str(store)])
+    assert result.exit_code == 2 and "md, html, json" in result.output

@@ -75,22 +75,26 @@ def pareto_command(
 
 
 def card_command(
-    run: Annotated[str, typer.Argument(help="Run id.")],
+    run: Annotated[Optional[str], typer.Argument(help="Run id (default: the latest finished run in the store).")] = None,
     point: Annotated[Optional[str], typer.Option("--point", help="Describe this point instead of the chosen one.")] = None,
-    fmt: Annotated[str, typer.Option("--format", "-f", help="md | json")] = "md",
+    fmt: Annotated[str, typer.Option("--format", "-f", help="md | html | json")] = "md",
     store: StoreOpt = None,
 ) -> None:
-    """Re-render a run's model card from the store (Markdown or JSON) on stdout."""
+    """Re-render a run's model card from the store (Markdown, self-contained HTML or JSON) on stdout."""
     from dataclasses import replace
 
     from harness.errors import ConfigError
-    from harness.records import to_dict
-    from harness.report.card import render_model_card
-    from harness.store.views import load_report
+    from harness.report.card import CARD_FORMATS
+    from harness.report.files import render_stored_card
+    from harness.store.views import latest_finished_run, load_report
 
+    if fmt not in CARD_FORMATS:
+        raise typer.BadParameter(f"choose one of {', '.join(CARD_FORMATS)}", param_hint="--format")
     st = _open(store)
     try:
+        run = run or latest_finished_run(st)
         report = load_report(st, run)
+        samples = st.latency_samples(run)
     finally:
         st.close()
     if point is not None:
@@ -101,9 +105,4 @@ def card_command(
             f"(the run's own choice was {report.selection.point_id}: {report.selection.reason})",
             fairness_changed_choice=False,
         ))
-    if fmt == "json":
-        typer.echo(json.dumps(to_dict(report), indent=2))
-    elif fmt == "md":
-        typer.echo(render_model_card(report), nl=False)
-    else:
-        raise typer.BadParameter("choose md or json", param_hint="--format")
+    typer.echo(render_stored_card(report, fmt, latency_samples=samples), nl=False)

@@ -1,457 +1,250 @@
-"""The Markdown model card: what the chosen operating point costs, and whom it hurts.
+"""The model card: what the chosen operating point costs, and whom it hurts.
 
-:func:`render_model_card` is a pure function of a :class:`~harness.records.RunReport`:
-no I/O, no clock, no environment lookups. Every number printed comes from the report;
-a value that was not measured prints ``n/a`` with the reason recorded beside it, never 0.
+One card model, three renderings. :func:`build_card` turns a
+:class:`~harness.records.RunReport` into a :class:`~harness.report.document.Document`
+(sections of paragraphs, tables and figures); :func:`render_card` renders it as Markdown
+(with Hugging Face YAML front matter), self-contained HTML, or JSON. All of it is pure:
+no I/O, no clock, no environment lookups; figures arrive as a plan
+(:func:`harness.report.figures.figure_plan`) and, for HTML, as bytes. Every number
+comes from the report; a value that was not measured prints ``n/a`` with the reason
+recorded beside it, never 0.
+
+Adding a field to the card: put it on the record (``harness/records.py``), then add a
+row, item or paragraph to the section builder that owns the topic (here or in
+:mod:`harness.report.card_analysis`); all three renderings and the front matter follow.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
-
-from collections.abc import Iterable, Sequence
+import json
+from collections.abc import Mapping
 from typing import Any
 
-from harness.records import OperatingPoint, RunReport
+from harness.records import OperatingPoint, RunReport, to_dict
+from harness.report import _format as f
+from harness.report.card_analysis import bias_section, deployment_section, energy_text, quantitative_sections
+from harness.report.document import (
+    BulletList,
+    Code,
+    Document,
+    Figure,
+    Paragraph,
+    Section,
+    Strong,
+    Table,
+    document_dict,
+    render_html,
+    render_markdown,
+)
+from harness.report.figures import FRONT, figure_plan
+from harness.report.frontmatter import card_metadata, front_matter
 
-_NA = "n/a"
-_NO_SUPPORT = "n/a (no support)"
-_ERROR_CHARS = 80
+CARD_FORMATS = ("md", "html", "json")
+CARD_SCHEMA_VERSION = 1
 
-
-# --------------------------------------------------------------------------- formatting
-
-
-def _pct(x: float | None) -> str:
-    return _NA if x is None else f"{100 * x:.1f}%"
-
-
-def _pp(delta: float | None) -> str:
-    """A signed difference of two fractions, in percentage points."""
-    if delta is None:
-        return _NA
-    points = round(100 * delta, 1) + 0.0  # + 0.0 turns a rounded -0.0 into 0.0
-    return f"{points:+.1f} pp"
-
-
-def _ms(x: float | None) -> str:
-    return _NA if x is None else f"{x:.3f}"
-
-
-def _mb(x: float | None) -> str:
-    return _NA if x is None else f"{x:.2f} MB"
-
-
-def _recall(x: float | None) -> str:
-    return _NO_SUPPORT if x is None else _pct(x)
-
-
-def _cell(value: Any) -> str:
-    """A user-supplied value made safe for one Markdown table cell."""
-    text = " ".join(str(value).split())  # newlines would end the row
-    return text.replace("|", r"\|")
-
-
-def _unavailable(reason: str | None) -> str:
-    return f"{_NA} ({reason or 'no reason recorded'})"
-
-
-def _short_error(error: str | None) -> str:
-    lines = [line.strip() for line in (error or "").splitlines() if line.strip()]
-    text = lines[0] if lines else "no error message recorded"
-    return text if len(text) <= _ERROR_CHARS else text[: _ERROR_CHARS - 1] + "…"
+_METRICS = [
+    ("top1", "top-1 accuracy", "the headline number; it hides who pays for compression, so it is never used alone"),
+    ("per-class recall", "recall of every class against the dense model, with bootstrap 95% intervals",
+     "compression hurts some classes far more than top-1 moves (Hooker et al. 2020); recall per class shows which"),
+    ("worst_class_recall", "the lowest per-class recall", "a selection constraint: the class served worst must not "
+     "fall more than the declared budget"),
+    ("worst_group_accuracy", "the lowest accuracy over the declared group attributes",
+     "the same question for groups that are not classes (attributes of the inputs)"),
+    ("cev / sde", "combined error variance and symmetric distance error of the per-class error rates",
+     "one number each for how unevenly errors moved across classes (Blakeney et al. 2021)"),
+    ("cie_fraction", "share of inputs on which the compressed and dense models' modal predictions differ",
+     "the examples compression changed, to be audited by a person (Hooker et al. 2020)"),
+    ("ece", "top-label expected calibration error", "compression can leave accuracy intact and still make the model "
+     "over-confident"),
+    ("p50 / p90 / p99 latency", "per-query wall-clock latency percentiles by nearest rank",
+     "the deployment cost a user feels; tails matter for interactive use"),
+    ("energy per inference", "energy over a measurement window divided by inferences, with the meter's scope",
+     "the cost on battery-powered targets; only reported when a meter measured it"),
+    ("peak RSS, artifact size", "memory of the measuring process and the file on disk", "whether the model fits"),
+]
 
 
-def _table(header: Sequence[str], rows: Iterable[Sequence[str]]) -> list[str]:
-    """Rows are already formatted; user-supplied strings must have gone through :func:`_cell`."""
-    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
-    lines += ["| " + " | ".join(row) + " |" for row in rows]
-    return lines
-
-
-def _describe(point: OperatingPoint) -> str:
-    return f"**{point.variant_name}** on {point.runtime} at batch {point.batch_size} ({point.precision})"
-
-
-# --------------------------------------------------------------------------- lookups
-
-
-def _point(report: RunReport, point_id: str | None) -> OperatingPoint | None:
-    return next((p for p in report.points if p.point_id == point_id), None) if point_id else None
-
-
-def _baseline(report: RunReport, chosen: OperatingPoint | None) -> OperatingPoint | None:
-    """The dense point to compare against: same runtime and batch as the chosen one when measured."""
-    dense = [p for p in report.points if p.variant_id == report.baseline_variant_id]
-
-    def rank(p: OperatingPoint) -> tuple[bool, bool]:
-        same = chosen is not None and (p.runtime, p.batch_size) == (chosen.runtime, chosen.batch_size)
-        return (p.accuracy is None, not same)
-
-    return min(dense, key=rank, default=None)
-
-
-def _train_counts(report: RunReport) -> dict[str, int] | None:
-    split = next((s for s in report.dataset.splits if s.name.lower() in ("train", "training")), None)
-    return split.per_class_counts if split else None
-
-
-# --------------------------------------------------------------------------- sections
-
-
-def _title(report: RunReport) -> list[str]:
-    return [
-        f"# Model card: {report.experiment_name}",
-        "",
-        f"Run `{report.run_id}`, {report.started_at} to {report.finished_at}; run status **{report.status}**"
-        f" ({report.n_failed} of {len(report.points)} operating points failed).",
-    ]
-
-
-def _summary(report: RunReport, chosen: OperatingPoint | None, acc_only: OperatingPoint | None) -> list[str]:
+def _summary(report: RunReport, chosen: OperatingPoint | None, acc_only: OperatingPoint | None) -> Section:
     sel = report.selection
+    status = Paragraph(f"Run {report.run_id}, {report.started_at} to {report.finished_at}; run status {report.status} "
+                       f"({report.n_failed} of {len(report.points)} operating points failed).")
     if chosen is None:
-        text = f"No operating point was selected at batch {sel.batch_size} ({sel.reason})."
+        text: list = [f"No operating point was selected at batch {sel.batch_size} ({sel.reason})."]
     else:
-        text = f"The chosen operating point is {_describe(chosen)}, variant of {report.model_name}"
+        text = ["The chosen operating point is ", *f.describe(chosen), f", variant of {report.model_name}"]
         if chosen.accuracy is not None:
             acc = chosen.accuracy
-            text += (
-                f": top-1 {_pct(acc.top1)}, worst-class recall {_pct(acc.worst_class_recall)}"
-                f" ({acc.worst_class})"
-            )
+            text.append(f": top-1 {f.pct(acc.top1)}, worst-class recall {f.pct(acc.worst_class_recall)} "
+                        f"({acc.worst_class})")
         if chosen.latency is not None:
-            text += f", p50 latency {_ms(chosen.latency.p50_ms)} ms"
-        text += "."
+            text.append(f", p50 latency {f.ms(chosen.latency.p50_ms)} ms")
+        text.append(".")
     if sel.fairness_changed_choice:
-        other = _describe(acc_only) if acc_only is not None else "no point"
-        text += (
-            f" **Fairness changed the choice**: ranking by top-1 accuracy alone would have picked {other},"
-            " which fails the worst-class recall constraint."
-        )
+        other = f.describe(acc_only) if acc_only is not None else ["no point"]
+        text += [" ", Strong("Fairness changed the choice"), ": ranking by top-1 accuracy alone would have picked ",
+                 *other, ", which fails the worst-class recall constraint."]
     elif acc_only is not None:
-        text += " Fairness did not change the choice: the accuracy-only pick is the same point."
+        text.append(" Fairness did not change the choice: the accuracy-only pick is the same point.")
     else:
-        text += " Fairness did not change the choice: there is no accuracy-only pick either."
-    return ["## Summary", "", text]
+        text.append(" Fairness did not change the choice: there is no accuracy-only pick either.")
+    return Section("Summary", [status, Paragraph(text)], anchor="summary")
 
 
-def _model_and_data(report: RunReport) -> list[str]:
+def _model_details(report: RunReport, chosen: OperatingPoint | None, base: OperatingPoint | None) -> Section:
+    env = report.environment
+    commit = Code(env.git_commit) if env.git_commit else f.unavailable(env.git_commit_unavailable_reason)
+    rows = [
+        ["experiment", report.experiment_name],
+        ["run id", Code(report.run_id)],
+        ["base model", report.model_name],
+        ["dense baseline", [*f.describe(base)] if base is not None else "n/a (no dense point measured)"],
+        ["chosen point", Code(chosen.point_id) if chosen is not None else "n/a (no point selected)"],
+        ["compression", f"{chosen.prune_method} pruning ({chosen.prune_amount:g}), {chosen.precision}"
+         if chosen is not None else f.NA],
+        ["task", f"image classification, {len(report.dataset.class_names)} classes"],
+        ["seeds per population", str(report.population)],
+        ["harness commit", commit],
+        ["run started / finished", f"{report.started_at} / {report.finished_at}"],
+    ]
+    return Section("Model details", [Table(["field", "value"], rows)], anchor="model-details")
+
+
+def _intended_use(report: RunReport, chosen: OperatingPoint | None) -> Section:
+    where = f"{chosen.runtime} at batch {chosen.batch_size}" if chosen is not None else "the measured runtime"
+    return Section("Intended use and out-of-scope uses", [
+        Paragraph("The experiment declared no intended use; this section states what the measurements support."),
+        Paragraph([Strong("Intended"), f": classifying inputs like the {report.dataset.name} evaluation split into "
+                   f"its {len(report.dataset.class_names)} classes, preprocessed as recorded below, on {where} on "
+                   "hardware like the machine in the Environment section."]),
+        BulletList([
+            [Strong("Out of scope"), ": inputs from another distribution, other classes, or other preprocessing; "
+             "none was evaluated."],
+            [Strong("Out of scope"), ": another device, runtime or batch size without measuring again; latency, "
+             "memory and energy do not transfer."],
+            [Strong("Out of scope"), ": decisions about people (access, eligibility, surveillance) on the strength "
+             "of this card: its group analysis covers only the attributes recorded with the dataset."],
+        ]),
+    ], anchor="intended-use")
+
+
+def _factors(report: RunReport, chosen: OperatingPoint | None) -> Section:
     ds = report.dataset
-    lines = [
-        "## Model and data",
-        "",
-        f"- Model: {report.model_name}",
-        f"- Dataset: {ds.name}: {ds.description or 'no description recorded'}",
-        f"- Input shape (C, H, W): {' x '.join(str(d) for d in ds.input_shape)}",
-        f"- Classes ({len(ds.class_names)}): {', '.join(ds.class_names)}",
-        "- Preprocessing:" + ("" if ds.preprocessing else " none recorded"),
+    counts = f.train_counts(report)
+    under = [f"{c} ({counts.get(c, 0)} training images)" if counts is not None else f"{c} (training count not recorded)"
+             for c in ds.under_represented]
+    groups = chosen.accuracy.per_group_support if chosen is not None and chosen.accuracy else {}
+    blocks = [
+        Paragraph([Strong("Classes"), f" ({len(ds.class_names)}): {', '.join(ds.class_names)}"]),
+        Paragraph([Strong("Under-represented classes"), ": " + (", ".join(under) if under else "none declared") + "."]),
     ]
-    lines += [f"  - {key}: {value}" for key, value in sorted(ds.preprocessing.items())]
-    lines += ["", "Split sizes:", ""]
-    lines += _table(
-        ["split", "n_samples", *(_cell(c) for c in ds.class_names)],
-        (
-            [_cell(s.name), str(s.n_samples), *(str(s.per_class_counts.get(c, 0)) for c in ds.class_names)]
-            for s in ds.splits
-        ),
-    )
-    lines += ["", _under_represented(report)]
-    return lines
-
-
-def _under_represented(report: RunReport) -> str:
-    under = report.dataset.under_represented
-    if not under:
-        return "**Under-represented classes**: none declared."
-    counts = _train_counts(report)
-    named = [
-        f"{c} ({counts.get(c, 0)} training images)" if counts is not None else f"{c} (training count not recorded)"
-        for c in under
-    ]
-    return f"**Under-represented classes**: {', '.join(named)}."
-
-
-def _choice(report: RunReport, acc_only: OperatingPoint | None) -> list[str]:
-    sel = report.selection
-    lines = [
-        "## The chosen point and why",
-        "",
-        f"Selection at batch {sel.batch_size}: {sel.reason}",
-        "",
-        "Accuracy-only pick" + (f", {_describe(acc_only)}" if acc_only is not None else "")
-        + f": {sel.accuracy_only_reason}",
-        "",
-        "Constraints:",
-        "",
-    ]
-    for name, value in sel.constraints.items():
-        shown = f"{value:g} ({100 * value:.1f} pp)" if name.endswith("_drop") else f"{value:g}"
-        lines.append(f"- {name} = {shown}")
-    if not sel.constraints:
-        lines.append("- none")
-    return lines
-
-
-def _deployment(chosen: OperatingPoint | None) -> list[str]:
-    lines = ["## Deployment configuration", ""]
-    if chosen is None:
-        return [*lines, "No operating point was selected."]
-    art = chosen.artifact
-    rows = [
-        ("variant", _cell(chosen.variant_name)),
-        ("variant id", f"`{chosen.variant_id}`"),
-        ("prune method", _cell(chosen.prune_method)),
-        ("prune amount", f"{chosen.prune_amount:g}"),
-        ("precision", _cell(chosen.precision)),
-        ("runtime", _cell(chosen.runtime)),
-        ("batch size", str(chosen.batch_size)),
-        ("artifact path", f"`{_cell(art.path)}`" if art else _NA),
-        ("artifact format", _cell(art.format) if art else _NA),
-        ("file size", _mb(art.file_mb) if art else _NA),
-        ("measured weight sparsity", _pct(art.weight_sparsity) if art else _NA),
-        ("quantized nodes (Q + DQ)", str(art.n_quantized_nodes) if art else _NA),
-        ("artifact sha256", f"`{art.sha256}`" if art else _NA),
-    ]
-    return [*lines, *_table(["setting", "value"], rows)]
-
-
-def _performance(chosen: OperatingPoint | None) -> list[str]:
-    lines = ["## Performance", ""]
-    if chosen is None:
-        return [*lines, "No operating point was selected."]
-    return [*lines, *_latency(chosen), "", *_memory(chosen), "", *_energy(chosen)]
-
-
-def _latency(point: OperatingPoint) -> list[str]:
-    lat = point.latency
-    if lat is None:
-        return ["Latency: not measured."]
-    rows = [
-        ("p50", f"{_ms(lat.p50_ms)} ms"),
-        ("p90", f"{_ms(lat.p90_ms)} ms" if lat.p90_ms is not None else _cell(_unavailable(lat.p90_unavailable_reason))),
-        ("p99", f"{_ms(lat.p99_ms)} ms" if lat.p99_ms is not None else _cell(_unavailable(lat.p99_unavailable_reason))),
-        ("mean", f"{_ms(lat.mean_ms)} ms"),
-        ("std", f"{_ms(lat.std_ms)} ms"),
-        ("min / max", f"{_ms(lat.min_ms)} / {_ms(lat.max_ms)} ms"),
-        ("timed queries", str(lat.n_samples)),
-        ("warm-up queries", str(lat.n_warmup)),
-        ("throughput", f"{lat.throughput_sps:.1f} samples/s"),
-    ]
-    threads = str(lat.threads) if lat.threads is not None else "runtime default"
-    how = (
-        f"Latency per query at batch {lat.batch_size}, measured over {lat.duration_s:.2f} s: percentiles by "
-        f"{lat.percentile_method}; profile {lat.profile}; isolation {lat.isolation}; threads {threads}."
-    )
-    return ["Latency:", "", *_table(["statistic", "value"], rows), "", how]
-
-
-def _memory(point: OperatingPoint) -> list[str]:
-    mem = point.memory
-    if mem is None:
-        artifact = _mb(point.artifact.file_mb) if point.artifact else _NA
-        return [f"Memory: artifact {artifact}; peak RSS not measured."]
-    rss = _mb(mem.peak_rss_mb) if mem.peak_rss_mb is not None else _unavailable(mem.peak_rss_unavailable_reason)
-    return [f"Memory: artifact {_mb(mem.artifact_mb)}; peak RSS {rss}."]
-
-
-def _energy_text(point: OperatingPoint) -> str:
-    en = point.energy
-    if en is None:
-        return "not measured: no energy record for this point"
-    if en.energy_per_inference_mj is None:
-        return f"not measured: {en.unavailable_reason or 'no reason recorded'}"
-    return (
-        f"{en.energy_per_inference_mj:.3f} mJ per inference "
-        f"(scope: {en.scope or 'unknown'}, source: {en.source or 'unknown'})"
-    )
-
-
-def _energy(point: OperatingPoint) -> list[str]:
-    return [f"Energy: {_energy_text(point)}."]
-
-
-def _per_class(report: RunReport, chosen: OperatingPoint | None, baseline: OperatingPoint | None) -> list[str]:
-    lines = ["## Per-class recall: chosen point vs dense baseline", ""]
-    if chosen is None or chosen.accuracy is None:
-        return [*lines, "No operating point with an accuracy measurement was selected."]
-    acc = chosen.accuracy
-    base = baseline.accuracy if baseline is not None else None
-    if baseline is None:
-        lines += ["No dense baseline point was measured; deltas are n/a.", ""]
+    if groups:
+        blocks.append(Paragraph([Strong("Groups"), ": " + "; ".join(
+            f"{attr}: " + ", ".join(f"{level} ({n} evaluation samples)" for level, n in levels.items())
+            for attr, levels in groups.items()) + "."]))
     else:
-        lines += [f"Dense baseline: {_describe(baseline)}. Delta = chosen minus dense, in percentage points.", ""]
-    under = set(report.dataset.under_represented)
+        blocks.append(Paragraph([Strong("Groups"), ": no group attributes were recorded with the evaluation split, "
+                                 "so the analysis is by class only."]))
+    return Section("Factors", blocks, anchor="factors")
+
+
+def _metrics(report: RunReport) -> Section:
+    sel = report.selection
+    constraints = [[Code(name), f"{value:g}" + (f" ({100 * value:.1f} pp)" if name.endswith("_drop") else "")]
+                   for name, value in sel.constraints.items()]
+    return Section("Metrics and why they were chosen", [
+        Table(["metric", "what it measures", "why"], [[Code(m), what, why] for m, what, why in _METRICS]),
+        Paragraph(["Pareto front over: ", *(_codes(report.objectives) or ["none declared"]), "."]),
+        Table(["constraint", "value"], constraints or [["none", "-"]], caption="Selection constraints"),
+    ], anchor="metrics")
+
+
+def _codes(names: list[str]) -> list:
+    out: list = []
+    for i, name in enumerate(names):
+        out += ([", "] if i else []) + [Code(name)]
+    return out
+
+
+def _data(report: RunReport) -> Section:
+    ds = report.dataset
+    prep = [f"{k}: {v}" for k, v in sorted(ds.preprocessing.items())] or ["none recorded"]
+    rows = [[s.name, str(s.n_samples), *(str(s.per_class_counts.get(c, 0)) for c in ds.class_names)] for s in ds.splits]
+    calib = next((s for s in ds.splits if s.name.lower().startswith("calib")), None)
+    calib_text = (f"The calibration split ({calib.n_samples} images, disjoint from evaluation) calibrated the int8 "
+                  "quantizers; it was not used for evaluation." if calib is not None
+                  else "No calibration split is recorded for this dataset.")
+    return Section("Evaluation and calibration data", [
+        Paragraph(f"Dataset {ds.name}: {ds.description or 'no description recorded'}. Input shape (C, H, W): "
+                  f"{' x '.join(str(d) for d in ds.input_shape)}."),
+        Paragraph("Preprocessing:"), BulletList(prep),
+        Table(["split", "n_samples", *ds.class_names], rows, caption="Split sizes"),
+        Paragraph(calib_text),
+    ], anchor="data")
+
+
+def _policies(report: RunReport) -> list:
+    sel = report.selection
+    if not sel.policies:
+        return [Paragraph("Only the constraint-first choice and the accuracy-only pick were recorded for this run "
+                          "(no other selection policy).")]
     rows = []
-    for name in report.dataset.class_names:
-        mine = acc.per_class_recall.get(name)
-        if base is None:
-            dense_text, dense = "n/a (no baseline)", None
-        else:
-            dense = base.per_class_recall.get(name)
-            dense_text = _recall(dense)
-        delta = mine - dense if mine is not None and dense is not None else None
-        marks = [m for m, on in (("under-represented", name in under), ("worst", name == acc.worst_class)) if on]
-        ci = chosen.bias.per_class_delta_ci.get(name) if chosen.bias else None
-        ci_text = f"[{_pp(ci[0])}, {_pp(ci[1])}]" if ci else "n/a"
-        if chosen.bias and delta is not None and not chosen.bias.per_class_delta_significant.get(name, False):
-            marks.append("not significant")
-        rows.append(
-            [
-                _cell(name),
-                str(acc.per_class_support.get(name, 0)),
-                dense_text,
-                _recall(mine),
-                _pp(delta),
-                ci_text,
-                ", ".join(marks),
-            ]
-        )
-    lines += _table(["class", "support", "dense recall", "chosen recall", "delta", "95% CI", "marks"], rows)
-    lines += [
-        "",
-        "Marks: *under-represented* = declared under-represented in training; "
-        "*worst* = lowest recall at the chosen point; *not significant* = the bootstrap 95% interval of the "
-        "delta contains 0 (the change may be noise).",
+    for c in sel.policies:
+        p = f.find_point(report, c.point_id)
+        rows.append([c.policy, f"{p.variant_name} / {p.runtime}" if p else (c.point_id or "none"),
+                     ", ".join(c.binding_constraints) or "none", f.num(c.utility, 3), c.reason])
+    return [Table(["policy", "pick", "binding constraints", "utility", "reason"], rows,
+                  caption="Selection policies side by side")]
+
+
+def _pareto(report: RunReport, chosen: OperatingPoint | None, acc_only: OperatingPoint | None,
+            figures: Mapping[str, Figure]) -> Section:
+    sel = report.selection
+    binding = sorted({b for c in sel.policies if c.point_id == sel.point_id for b in c.binding_constraints})
+    knee = f.find_point(report, sel.knee_point_id)
+    blocks: list = [
+        Paragraph([f"Selection at batch {sel.batch_size}: ", sel.reason]),
+        Paragraph(["Accuracy-only pick", *([", ", *f.describe(acc_only)] if acc_only is not None else []), ": ",
+                   sel.accuracy_only_reason]),
+        Paragraph([Strong("Fairness changed the choice." if sel.fairness_changed_choice
+                          else "Fairness did not change the choice.")]),
+        Paragraph("Binding constraints of the choice: " + (", ".join(binding) if binding else
+                  "none recorded" if not sel.policies else "none (the best point was feasible)") + "."),
+        Paragraph(["Knee of the latency / top-1 front: ", *(f.describe(knee) if knee is not None else ["n/a"]),
+                   f" ({sel.knee_reason or 'no knee recorded'})."]),
+        *_policies(report),
+        figures[FRONT],
+        _all_points(report),
     ]
-    return lines
+    return Section("Pareto position and the reason for the choice", blocks, anchor="pareto")
 
 
-def _per_group(chosen: OperatingPoint | None, baseline: OperatingPoint | None) -> list[str]:
-    acc = chosen.accuracy if chosen is not None else None
-    if acc is None or not acc.per_group_accuracy:
-        return []
-    base = baseline.accuracy.per_group_accuracy if baseline is not None and baseline.accuracy else {}
-    rows = []
-    for attr, levels in acc.per_group_accuracy.items():
-        for level, mine in levels.items():
-            dense = base.get(attr, {}).get(level)
-            delta = mine - dense if mine is not None and dense is not None else None
-            worst = "worst" if acc.worst_group == f"{attr}={level}" else ""
-            rows.append([_cell(attr), _cell(level), str(acc.per_group_support.get(attr, {}).get(level, 0)),
-                         _recall(dense), _recall(mine), _pp(delta), worst])
-    return [
-        "## Accuracy by group: chosen point vs dense baseline",
-        "",
-        *_table(["attribute", "group", "support", "dense accuracy", "chosen accuracy", "delta", "marks"], rows),
-    ]
-
-
-def _ci(ci: list[float] | None, fmt) -> str:
-    return f" (95% CI {fmt(ci[0])} to {fmt(ci[1])})" if ci else ""
-
-
-def _num(x: float | None, digits: int = 2) -> str:
-    return "n/a" if x is None else f"{x:.{digits}f}"
-
-
-def _bias_metrics(report: RunReport, chosen: OperatingPoint | None) -> list[str]:
-    lines = ["## Bias metrics", ""]
-    b = chosen.bias if chosen is not None else None
-    if b is None:
-        return [*lines, "Not computed: no selected point with stored predictions of it and of the dense model."]
-    k = b.population_size
-    pop = (
-        f"populations of {k} seeds (dense and compressed), the deployed model being the first seed's"
-        if k > 1
-        else "one dense and one compressed model: the CIE below is plain disagreement, not the modal CIE of a population"
-    )
-    lines += [
-        f"For the chosen point, against the dense model, over {pop}.",
-        "",
-        f"- **CIE fraction** (Compression Identified Exemplars, Hooker et al. 2020): {_pct(b.cie_fraction)} of the "
-        f"evaluation split ({b.n_cie} examples){_ci(b.cie_ci, _pct)}: examples on which the compressed models' modal "
-        "label differs from the dense models'. Errors concentrate there: "
-        f"{_pct(b.cie_error_share)} of the compressed models' errors fall on CIE.",
-        f"- **CEV / SDE** (Blakeney et al. 2021, reference-code definition, percent units): CEV {_num(b.cev)}"
-        f"{_ci(b.cev_ci, _num)}, SDE {_num(b.sde)}: how unevenly the classes' false-positive and false-negative "
-        "rates moved (0: every class moved alike)"
-        + (f"; classes left out for a zero dense rate: {', '.join(b.cev_dropped_classes)}" if b.cev_dropped_classes else "")
-        + ".",
-        f"- **Classes hurt more than top-1** (disproportionate impact, Paganini 2020): {b.n_classes_hurt}.",
-        "- **At-risk examples before compressing** (Iofinova et al. 2023): the dense population's uncertainty "
-        + (f"predicts CIE membership with AUROC {_num(b.susceptibility_auroc, 3)} (0.5: no better than chance)."
-           if b.susceptibility_auroc is not None else "could not be scored (no CIE, or no dense population logits)."),
-        f"- **Calibration**: top-label ECE {_num(b.ece, 3)} (15 equal-width bins), ECE_sweep {_num(b.ece_sweep, 3)} "
-        f"(equal-mass, monotonic sweep); {_pct(b.uncertain_share)} of predictions have top-1 probability below 0.9.",
-        "",
-        f"Intervals: percentile bootstrap over evaluation samples, {b.n_boot} resamples.",
-    ]
-    if report.cie_gallery_path:
-        lines += ["", f"![CIE audit gallery]({Path(report.cie_gallery_path).name})", "",
-                  "The audit lists (every CIE example, ranked by taxicab score, with its label and the dense and "
-                  "compressed modal predictions) are in `audit/` beside this card."]
-    rows = []
-    for p in sorted(report.points, key=lambda p: (p.runtime, p.point_id)):
-        if p.batch_size != report.selection.batch_size or p.bias is None:
-            continue
-        rows.append([_cell(p.variant_name), p.runtime, _num(p.bias.cev), _num(p.bias.sde), _pct(p.bias.cie_fraction),
-                     _num(p.bias.ece, 3), str(p.bias.n_classes_hurt)])
-    if rows:
-        lines += ["", "Every variant:", ""]
-        lines += _table(["variant", "runtime", "CEV", "SDE", "CIE", "ECE", "classes hurt"], rows)
-        if k > 1:
-            lines += ["", "The dense row's CEV and CIE are the seed-to-seed noise floor of the dense population."]
-    return lines
-
-
-def _all_points(report: RunReport) -> list[str]:
+def _all_points(report: RunReport) -> Table:
     sel = report.selection
     rows = []
     for p in report.points:
         acc, art, lat = p.accuracy, p.artifact, p.latency
-        variant = _cell(p.variant_name)
-        if p.point_id == sel.point_id:
-            variant += " (chosen)"
-        elif p.point_id == sel.accuracy_only_point_id:
-            variant += " (accuracy-only pick)"
-        status = _cell(p.status if p.status == "ok" else f"{p.status}: {_short_error(p.error)}")
-        rows.append(
-            [
-                variant,
-                _cell(p.runtime),
-                str(p.batch_size),
-                _cell(p.precision),
-                _pct(art.weight_sparsity) if art else _NA,
-                _pct(acc.top1) if acc else _NA,
-                _pct(acc.worst_class_recall) if acc else _NA,
-                _ms(lat.p50_ms) if lat else _NA,
-                "yes" if p.on_pareto_front else "no",
-                status,
-            ]
-        )
-    header = [
-        "variant", "runtime", "batch", "precision", "sparsity",
-        "top-1", "worst-class recall", "p50 ms", "on front", "status",
-    ]
-    objectives = ", ".join(report.objectives) or "none declared"
-    return ["## All operating points", "", f"Pareto front over: {objectives}.", "", *_table(header, rows)]
+        mark = " (chosen)" if p.point_id == sel.point_id else (
+            " (accuracy-only pick)" if p.point_id == sel.accuracy_only_point_id else "")
+        rows.append([p.variant_name + mark, p.runtime, str(p.batch_size), p.precision,
+                     f.pct(art.weight_sparsity) if art else f.NA, f.pct(acc.top1) if acc else f.NA,
+                     f.pct(acc.worst_class_recall) if acc else f.NA, f.ms(lat.p50_ms) if lat else f.NA,
+                     "yes" if p.on_pareto_front else "no",
+                     p.status if p.status == "ok" else f"{p.status}: {f.short_error(p.error)}"])
+    header = ["variant", "runtime", "batch", "precision", "sparsity", "top-1", "worst-class recall", "p50 ms",
+              "on front", "status"]
+    return Table(header, rows, caption="All operating points")
 
 
-def _environment(report: RunReport) -> list[str]:
+def _environment(report: RunReport) -> Section:
     env = report.environment
-    cores = f"{env.physical_cores if env.physical_cores is not None else 'unknown'} physical, " + (
-        f"{env.logical_cores if env.logical_cores is not None else 'unknown'} logical"
-    )
-    commit = (
-        f"`{env.git_commit}`"
-        if env.git_commit
-        else f"unavailable ({env.git_commit_unavailable_reason or 'no reason recorded'})"
-    )
-    lines = [
-        "## Environment",
-        "",
-        f"- CPU: {env.cpu_model or 'unknown'} ({cores} cores)",
-        f"- OS: {env.os}",
-        f"- Python: {env.python}",
-        f"- Git commit: {commit}",
-        "",
-    ]
-    rows = [
-        [_cell(name), _cell(version) if version else "not installed"]
-        for name, version in sorted(env.library_versions.items())
-    ]
-    return [*lines, *_table(["library", "version"], rows)]
+    unknown = "unknown"
+    cores = (f"{env.physical_cores if env.physical_cores is not None else unknown} physical, "
+             f"{env.logical_cores if env.logical_cores is not None else unknown} logical")
+    rows = [[name, version or "not installed"] for name, version in sorted(env.library_versions.items())]
+    return Section("Environment", [
+        BulletList([f"CPU: {env.cpu_model or unknown} ({cores} cores)", f"OS: {env.os}", f"Python: {env.python}"]),
+        Table(["library", "version"], rows),
+    ], anchor="environment")
 
 
 def _smallest_support(point: OperatingPoint | None) -> str | None:
@@ -461,52 +254,77 @@ def _smallest_support(point: OperatingPoint | None) -> str | None:
     if not supports:
         return None
     name, n = min(supports.items(), key=lambda item: (item[1], item[0]))
-    return (
-        f"Per-class recall on small supports is noisy: the smallest evaluation support is {n} images "
-        f"(class {name}), where one image moves recall by {100 / n:.1f} pp."
-    )
+    return (f"Per-class recall on small supports is noisy: the smallest evaluation support is {n} images "
+            f"(class {name}), where one image moves recall by {100 / n:.1f} pp.")
 
 
-def _caveats(report: RunReport, chosen: OperatingPoint | None, baseline: OperatingPoint | None) -> list[str]:
+def _caveats(report: RunReport, chosen: OperatingPoint | None, base: OperatingPoint | None) -> Section:
     items = [
-        f"All measurements come from this machine and this run ({report.run_id}); another device, "
-        "driver, library version or load will give different numbers.",
-        "Accuracy was measured on the exported artifact run through its runtime (the same artifact and "
-        "runtime that were timed), not on the PyTorch model it was exported from.",
+        f"All measurements come from this machine and this run ({report.run_id}); another device, driver, library "
+        "version or load will give different numbers.",
+        "Accuracy was measured on the exported artifact run through its runtime (the same artifact and runtime that "
+        "were timed), not on the PyTorch model it was exported from.",
+        "Compression can remove what a model knew about rare inputs first: the per-class and group tables above are "
+        "the evidence, and classes or groups absent from the evaluation data are not covered at all.",
     ]
-    measured = (_smallest_support(p) for p in (chosen, baseline, *report.points))
-    noisy = next((text for text in measured if text is not None), None)
-    items.append(noisy or "Per-class recall on small supports is noisy; no per-class support was recorded.")
+    measured = (_smallest_support(p) for p in (chosen, base, *report.points))
+    items.append(next((t for t in measured if t is not None), None)
+                 or "Per-class recall on small supports is noisy; no per-class support was recorded.")
     if chosen is not None and (chosen.energy is None or chosen.energy.energy_per_inference_mj is None):
-        items.append(
-            f"Energy was {_energy_text(chosen)}. No energy figure is given or implied for the chosen point."
-        )
+        items.append(f"Energy was {energy_text(chosen)}. No energy figure is given or implied for the chosen point.")
     if report.n_failed:
         items.append(f"{report.n_failed} operating point(s) failed and could not be ranked; see the table above.")
     items += list(report.notes)
-    return ["## Caveats", "", *(f"- {item}" for item in items)]
+    return Section("Caveats and ethical considerations", [BulletList(items)], anchor="caveats")
 
 
-# --------------------------------------------------------------------------- entry point
+# --------------------------------------------------------------------------- entry points
 
 
-def render_model_card(report: RunReport) -> str:
-    """The Markdown model card for one run."""
-    chosen = _point(report, report.selection.point_id)
-    acc_only = _point(report, report.selection.accuracy_only_point_id)
-    baseline = _baseline(report, chosen)
+def build_card(report: RunReport, *, figures: Mapping[str, Figure] | None = None) -> Document:
+    """The card as a document. ``figures``: from :func:`figure_plan` (default: the plan without raw samples)."""
+    figures = figure_plan(report) if figures is None else figures
+    chosen = f.find_point(report, report.selection.point_id)
+    acc_only = f.find_point(report, report.selection.accuracy_only_point_id)
+    base = f.baseline(report, chosen)
     sections = [
-        _title(report),
         _summary(report, chosen, acc_only),
-        _model_and_data(report),
-        _choice(report, acc_only),
-        _deployment(chosen),
-        _performance(chosen),
-        _per_class(report, chosen, baseline),
-        _per_group(chosen, baseline),
-        _bias_metrics(report, chosen),
-        _all_points(report),
+        _model_details(report, chosen, base),
+        _intended_use(report, chosen),
+        _factors(report, chosen),
+        _metrics(report),
+        _data(report),
+        *quantitative_sections(report, chosen, base, figures),
+        bias_section(report, chosen, figures),
+        deployment_section(report, chosen, figures),
+        _pareto(report, chosen, acc_only, figures),
         _environment(report),
-        _caveats(report, chosen, baseline),
+        _caveats(report, chosen, base),
     ]
-    return "\n\n".join("\n".join(section) for section in sections if section) + "\n"
+    return Document(f"Model card: {report.experiment_name}", sections, metadata=card_metadata(report, chosen))
+
+
+def card_dict(report: RunReport, *, figures: Mapping[str, Figure] | None = None) -> dict[str, Any]:
+    """The JSON card: metadata, the rendered sections as typed blocks, and the whole record."""
+    doc = build_card(report, figures=figures)
+    return {"card_schema_version": CARD_SCHEMA_VERSION, "metadata": dict(doc.metadata), **document_dict(doc),
+            "record": to_dict(report)}
+
+
+def render_card(report: RunReport, fmt: str = "md", *, figures: Mapping[str, Figure] | None = None,
+                images: Mapping[str, bytes] | None = None) -> str:
+    """The card as ``md`` (YAML front matter + Markdown), ``html`` (self-contained) or ``json``."""
+    if fmt == "json":
+        return json.dumps(card_dict(report, figures=figures), indent=2) + "\n"
+    doc = build_card(report, figures=figures)
+    if fmt == "md":
+        return render_markdown(doc, front_matter=front_matter(doc.metadata))
+    if fmt == "html":
+        return render_html(doc, subtitle=f"{report.model_name} · run {report.run_id} · {report.dataset.name}",
+                           images=images)
+    raise ValueError(f"unknown card format {fmt!r}; choose one of {', '.join(CARD_FORMATS)}")
+
+
+def render_model_card(report: RunReport, *, figures: Mapping[str, Figure] | None = None) -> str:
+    """The Markdown model card (with its YAML front matter) for one run."""
+    return render_card(report, "md", figures=figures)

@@ -23,13 +23,13 @@ def _plottable(report: RunReport, batch_size: int) -> list[OperatingPoint]:
     ]
 
 
-def plot_front(report: RunReport, path: Path, *, batch_size: int | None = None) -> Path:
-    """Write a PNG of the operating points at one batch size and return its path.
+def plot_front(report: RunReport, path: Path, *, batch_size: int | None = None, svg: bool = False) -> Path:
+    """Write a PNG (or SVG, by ``path``'s suffix) of the operating points at one batch size; return its path.
 
     x: p50 latency (ms; log scale when the points span more than 10x), y: top-1 (%),
     colour: worst-class recall (%), marker: runtime. Pareto-front points are outlined and
     connected; the chosen point is a star, and the accuracy-only pick is ringed when it differs.
-    Points that failed or have no latency are left out.
+    Points that failed or have no latency are left out. ``svg=True`` also writes the SVG beside it.
     """
     import matplotlib
 
@@ -94,10 +94,25 @@ def plot_front(report: RunReport, path: Path, *, batch_size: int | None = None) 
             fontsize="medium",
         )
         ax.grid(True, alpha=0.3)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fig.savefig(path, format="png", dpi=120, bbox_inches="tight")
+        save_figure(fig, path)
+        if svg:
+            save_figure(fig, path.with_suffix(".svg"))
     finally:
         plt.close(fig)
+    return path
+
+
+def save_figure(fig, path: Path) -> Path:
+    """Save as PNG or SVG by suffix; SVG without a date and with fixed ids, so reruns are byte-stable."""
+    import matplotlib
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.suffix.lower() == ".svg":
+        with matplotlib.rc_context({"svg.hashsalt": "harness", "svg.fonttype": "path"}):
+            fig.savefig(path, format="svg", bbox_inches="tight", metadata={"Date": None})
+    else:
+        fig.savefig(path, format="png", dpi=120, bbox_inches="tight", metadata={"Software": None})
     return path
 
 

@@ -272,6 +272,13 @@ class Store:
             status[key] = status.get(key, True) and r["status"] == "ok"
         return {k for k, ok in status.items() if ok}
 
+    def latency_samples(self, run_id: str) -> dict[str, list[float]]:
+        """point_id -> the raw timed latency samples (ms) of every point of a run that stored them."""
+        ls = s.latency_samples
+        with self.engine.connect() as conn:
+            rows = conn.execute(ls.select().where(ls.c.run_id == run_id).order_by(ls.c.point_id)).all()
+        return {r.point_id: json.loads(r.samples_ms_json) for r in rows}
+
     def evaluation_logits(self, run_id: str) -> dict[tuple[str, str], np.ndarray]:
         """(variant_id, runtime) -> the stored evaluation logits of a run."""
         with self.engine.connect() as conn:

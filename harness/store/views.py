@@ -145,6 +145,14 @@ def compare_runs(store: Store, run_a: str, run_b: str) -> list[dict[str, Any]]:
     return rows
 
 
+def latest_finished_run(store: Store) -> str:
+    """The id of the newest run that has a report (a card can be rendered from it)."""
+    done = [r["run_id"] for r in store.runs() if r.get("report_json")]
+    if not done:
+        raise ConfigError(f"no finished run in {store.url}: run `harness run` first")
+    return done[-1]
+
+
 def load_report(store: Store, run_id: str):
     """The finished run's full record, as written when its operating point was chosen."""
     from harness.records import report_from_dict

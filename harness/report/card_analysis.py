@@ -1,0 +1,224 @@
+"""The card's measured sections: quantitative analysis, bias metrics and deployment (pure).
+
+Each function returns a :class:`~harness.report.document.Section` built from the record;
+values that were not measured print ``n/a`` with the recorded reason, never 0.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from harness.records import OperatingPoint, RunReport
+from harness.report import _format as f
+from harness.report.document import BulletList, Code, Figure, Paragraph, Section, Strong, Table
+from harness.report.figures import CIE_GALLERY, LATENCY, POWER, RECALL_DELTA
+
+
+def _overall_rows(chosen: OperatingPoint, base: OperatingPoint | None) -> list[list]:
+    acc = chosen.accuracy
+    dense = base.accuracy if base is not None else None
+    rows = []
+    for label, mine, theirs, extra in (
+        ("top-1 accuracy", acc.top1, dense.top1 if dense else None, ""),
+        ("worst-class recall", acc.worst_class_recall, dense.worst_class_recall if dense else None,
+         f"worst class {acc.worst_class}" + (f" (dense: {dense.worst_class})" if dense else "")),
+        ("worst-group accuracy", acc.worst_group_accuracy, dense.worst_group_accuracy if dense else None,
+         f"worst group {acc.worst_group}" if acc.worst_group else "no group attributes recorded"),
+    ):
+        delta = mine - theirs if mine is not None and theirs is not None else None
+        rows.append([label, f.pct(theirs) if dense else "n/a (no baseline)", f.pct(mine), f.pp(delta), extra])
+    return rows
+
+
+def _per_class_rows(report: RunReport, chosen: OperatingPoint, base: OperatingPoint | None) -> list[list]:
+    acc = chosen.accuracy
+    dense_acc = base.accuracy if base is not None else None
+    under = set(report.dataset.under_represented)
+    rows = []
+    for name in report.dataset.class_names:
+        mine = acc.per_class_recall.get(name)
+        if dense_acc is None:
+            dense_text, dense = "n/a (no baseline)", None
+        else:
+            dense = dense_acc.per_class_recall.get(name)
+            dense_text = f.recall(dense)
+        delta = mine - dense if mine is not None and dense is not None else None
+        marks = [m for m, on in (("under-represented", name in under), ("worst", name == acc.worst_class)) if on]
+        ci = chosen.bias.per_class_delta_ci.get(name) if chosen.bias else None
+        ci_text = f"[{f.pp(ci[0])}, {f.pp(ci[1])}]" if ci else ("n/a (no bias record)" if not chosen.bias else "n/a")
+        if chosen.bias and delta is not None and not chosen.bias.per_class_delta_significant.get(name, False):
+            marks.append("not significant")
+        rows.append([name, str(acc.per_class_support.get(name, 0)), dense_text, f.recall(mine), f.pp(delta),
+                     ci_text, ", ".join(marks)])
+    return rows
+
+
+def _per_group_rows(chosen: OperatingPoint, base: OperatingPoint | None) -> list[list]:
+    acc = chosen.accuracy
+    dense = base.accuracy.per_group_accuracy if base is not None and base.accuracy else {}
+    rows = []
+    for attr, levels in acc.per_group_accuracy.items():
+        for level, mine in levels.items():
+            theirs = dense.get(attr, {}).get(level)
+            delta = mine - theirs if mine is not None and theirs is not None else None
+            rows.append([attr, level, str(acc.per_group_support.get(attr, {}).get(level, 0)), f.recall(theirs),
+                         f.recall(mine), f.pp(delta), "n/a (not computed for groups)",
+                         "worst" if acc.worst_group == f"{attr}={level}" else ""])
+    return rows
+
+
+def quantitative_sections(report: RunReport, chosen: OperatingPoint | None, base: OperatingPoint | None,
+                          figures: Mapping[str, Figure]) -> list[Section]:
+    if chosen is None or chosen.accuracy is None:
+        return [Section("Quantitative analysis", [
+            Paragraph("No operating point with an accuracy measurement was selected."), figures[RECALL_DELTA]],
+            anchor="quantitative")]
+    intro = (["No dense baseline point was measured; deltas are n/a."] if base is None
+             else ["Against the dense baseline ", *f.describe(base), ". Delta = chosen minus dense, in percentage points."])
+    overall = Section("Quantitative analysis", [
+        Paragraph(intro),
+        Table(["metric", "dense", "chosen", "delta", "note"], _overall_rows(chosen, base)),
+        figures[RECALL_DELTA],
+    ], anchor="quantitative")
+    per_class = Section("Per-class recall: chosen point vs dense baseline", [
+        Table(["class", "support", "dense recall", "chosen recall", "delta", "95% CI", "marks"],
+              _per_class_rows(report, chosen, base)),
+        Paragraph("Marks: under-represented = declared under-represented in training; worst = lowest recall at the "
+                  "chosen point; not significant = the bootstrap 95% interval of the delta contains 0 (the change "
+                  "may be noise)."),
+    ], anchor="per-class")
+    sections = [overall, per_class]
+    if chosen.accuracy.per_group_accuracy:
+        sections.append(Section("Accuracy by group: chosen point vs dense baseline", [Table(
+            ["attribute", "group", "support", "dense accuracy", "chosen accuracy", "delta", "95% CI", "marks"],
+            _per_group_rows(chosen, base))], anchor="per-group"))
+    return sections
+
+
+# --------------------------------------------------------------------------- bias
+
+
+def bias_section(report: RunReport, chosen: OperatingPoint | None, figures: Mapping[str, Figure]) -> Section:
+    b = chosen.bias if chosen is not None else None
+    if b is None:
+        return Section("Bias metrics", [
+            Paragraph("Not computed: no selected point with stored predictions of it and of the dense model."),
+            figures[CIE_GALLERY]], anchor="bias")
+    k = b.population_size
+    pop = (f"populations of {k} seeds (dense and compressed), the deployed model being the first seed's" if k > 1
+           else "one dense and one compressed model: the CIE below is plain disagreement, not the modal CIE of a "
+                "population")
+    dropped = f"; classes left out for a zero dense rate: {', '.join(b.cev_dropped_classes)}" if b.cev_dropped_classes else ""
+    auroc = (f"predicts CIE membership with AUROC {f.num(b.susceptibility_auroc, 3)} (0.5: no better than chance)."
+             if b.susceptibility_auroc is not None else "could not be scored (no CIE, or no dense population logits).")
+    items = [
+        [Strong("CIE fraction"), f" (Compression Identified Exemplars, Hooker et al. 2020): {f.pct(b.cie_fraction)} of "
+         f"the evaluation split ({b.n_cie} examples){f.ci_text(b.cie_ci, f.pct)}: examples on which the compressed "
+         f"models' modal label differs from the dense models'. Errors concentrate there: {f.pct(b.cie_error_share)} "
+         "of the compressed models' errors fall on CIE."],
+        [Strong("CEV / SDE"), f" (Blakeney et al. 2021, reference-code definition, percent units): CEV "
+         f"{f.num(b.cev)}{f.ci_text(b.cev_ci, f.num)}, SDE {f.num(b.sde)}: how unevenly the classes' false-positive "
+         f"and false-negative rates moved (0: every class moved alike){dropped}."],
+        [Strong("Classes hurt more than top-1"), f" (disproportionate impact, Paganini 2020): {b.n_classes_hurt}."],
+        [Strong("At-risk examples before compressing"), " (Iofinova et al. 2023): the dense population's "
+         f"uncertainty {auroc}"],
+        [Strong("Calibration"), f": top-label ECE {f.num(b.ece, 3)} (15 equal-width bins), ECE_sweep "
+         f"{f.num(b.ece_sweep, 3)} (equal-mass, monotonic sweep); {f.pct(b.uncertain_share)} of predictions have "
+         "top-1 probability below 0.9."],
+    ]
+    blocks = [Paragraph(f"For the chosen point, against the dense model, over {pop}."), BulletList(items),
+              Paragraph(f"Intervals: percentile bootstrap over evaluation samples, {b.n_boot} resamples."),
+              figures[CIE_GALLERY]]
+    if report.cie_gallery_path:
+        blocks.append(Paragraph("The audit lists (every CIE example, ranked by taxicab score, with its label and the "
+                                "dense and compressed modal predictions) are in the run directory beside this card."))
+    rows = [[p.variant_name, p.runtime, f.num(p.bias.cev), f.num(p.bias.sde), f.pct(p.bias.cie_fraction),
+             f.num(p.bias.ece, 3), str(p.bias.n_classes_hurt)]
+            for p in sorted(report.points, key=lambda p: (p.runtime, p.point_id))
+            if p.batch_size == report.selection.batch_size and p.bias is not None]
+    if rows:
+        blocks.append(Table(["variant", "runtime", "CEV", "SDE", "CIE", "ECE", "classes hurt"], rows,
+                            caption="Every variant"))
+        if k > 1:
+            blocks.append(Paragraph("The dense row's CEV and CIE are the seed-to-seed noise floor of the dense "
+                                    "population."))
+    return Section("Bias metrics", blocks, anchor="bias")
+
+
+# --------------------------------------------------------------------------- deployment
+
+
+def _configuration(report: RunReport, chosen: OperatingPoint) -> Table:
+    art = chosen.artifact
+    no_art = "n/a (no artifact recorded)"
+    rows = [
+        ["target device", f"{report.environment.cpu_model or 'unknown CPU'} ({report.environment.os}); "
+                          "no device profile name in the record"],
+        ["variant", chosen.variant_name],
+        ["variant id", Code(chosen.variant_id)],
+        ["prune method", chosen.prune_method],
+        ["prune amount (requested)", f"{chosen.prune_amount:g}"],
+        ["measured weight sparsity", f.pct(art.weight_sparsity) if art else no_art],
+        ["precision", chosen.precision],
+        ["runtime", chosen.runtime],
+        ["batch size", str(chosen.batch_size)],
+        ["artifact", [Code(art.path), f" ({art.format}, {f.mb(art.file_mb)})"] if art else no_art],
+        ["quantized nodes (Q + DQ)", str(art.n_quantized_nodes) if art else no_art],
+        ["artifact sha256", Code(art.sha256) if art else no_art],
+        ["engine summary", "n/a (the record holds no engine summary for this artifact and runtime)"],
+    ]
+    return Table(["setting", "value"], rows, caption="Configuration")
+
+
+def _latency(point: OperatingPoint) -> list:
+    lat = point.latency
+    if lat is None:
+        return [Paragraph([Strong("Latency"), ": not measured."])]
+    def tail(value, reason):
+        return f"{f.ms(value)} ms" if value is not None else f.unavailable(reason)
+    rows = [
+        ["p50", f"{f.ms(lat.p50_ms)} ms"],
+        ["p90", tail(lat.p90_ms, lat.p90_unavailable_reason)],
+        ["p99", tail(lat.p99_ms, lat.p99_unavailable_reason)],
+        ["mean", f"{f.ms(lat.mean_ms)} ms"],
+        ["std", f"{f.ms(lat.std_ms)} ms"],
+        ["min / max", f"{f.ms(lat.min_ms)} / {f.ms(lat.max_ms)} ms"],
+        ["timed queries", str(lat.n_samples)],
+        ["warm-up queries", str(lat.n_warmup)],
+        ["throughput", f"{lat.throughput_sps:.1f} samples/s"],
+    ]
+    threads = str(lat.threads) if lat.threads is not None else "runtime default"
+    how = (f"Scope: one query of batch {lat.batch_size} through {point.runtime}, wall-clock, on the host. Method: "
+           f"timed over {lat.duration_s:.2f} s after warm-up, percentiles by {lat.percentile_method}; profile "
+           f"{lat.profile}. Device state: isolation {lat.isolation}, threads {threads}; CPU frequency governor and "
+           "power mode not recorded.")
+    return [Table(["statistic", "value"], rows, caption="Latency"), Paragraph(how)]
+
+
+def _memory(point: OperatingPoint) -> Paragraph:
+    mem = point.memory
+    if mem is None:
+        artifact = f.mb(point.artifact.file_mb) if point.artifact else f.NA
+        return Paragraph([Strong("Memory"), f": artifact {artifact}; peak RSS not measured."])
+    rss = f.mb(mem.peak_rss_mb) if mem.peak_rss_mb is not None else f.unavailable(mem.peak_rss_unavailable_reason)
+    return Paragraph([Strong("Memory"), f": artifact {f.mb(mem.artifact_mb)} on disk; peak RSS {rss}. Scope: the "
+                      "measuring process, model loaded and timed. Method: the kernel's high-water mark (VmHWM)."])
+
+
+def energy_text(point: OperatingPoint) -> str:
+    en = point.energy
+    if en is None:
+        return "not measured: no energy record for this point"
+    if en.energy_per_inference_mj is None:
+        return f"not measured: {en.unavailable_reason or 'no reason recorded'}"
+    return (f"{en.energy_per_inference_mj:.3f} mJ per inference (scope: {en.scope or 'unknown'}, "
+            f"source: {en.source or 'unknown'})")
+
+
+def deployment_section(report: RunReport, chosen: OperatingPoint | None, figures: Mapping[str, Figure]) -> Section:
+    if chosen is None:
+        return Section("Deployment", [Paragraph("No operating point was selected."), figures[LATENCY]],
+                       anchor="deployment")
+    blocks = [_configuration(report, chosen), *_latency(chosen), figures[LATENCY], _memory(chosen),
+              Paragraph([Strong("Energy"), f": {energy_text(chosen)}."]), figures[POWER]]
+    return Section("Deployment", blocks, anchor="deployment")
