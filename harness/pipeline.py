@@ -445,6 +445,7 @@ class _Sweep:
             plot_path=str(self.run_dir / "front.png"),
             cie_gallery_path=str(gallery) if gallery else None,
             population=spec.population,
+            target=spec.target,
             store=self.paths.store,
             n_failed=n_failed,
             notes=self.notes,

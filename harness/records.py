@@ -312,6 +312,7 @@ class RunReport:
     notes: list[str] = field(default_factory=list)
     cie_gallery_path: str | None = None
     population: int = 1
+    target: str | None = None  # the device profile the run was made for (targets/), if one was named
     schema_version: int = SCHEMA_VERSION
 
 

@@ -126,6 +126,23 @@ def test_unmeasured_energy_is_na_with_reason_and_measured_energy_gives_scope() -
     assert not re.search(r"Energy\*\*: 0", card)
 
 
+def test_a_tensorrt_point_shows_its_engine_next_to_its_latency_and_others_say_why_not() -> None:
+    from harness.records import EngineInfo
+
+    report = card_report()
+    engine = EngineInfo(trt_version="10.3.0", device="Orin", cache_key="k" * 24, cache_hit=True,
+                        source_format="onnx-trt-qdq", network_flags=["STRONGLY_TYPED"],
+                        builder_flags=["SPARSE_WEIGHTS"], engine_mb=1.5, n_layers=12, n_int8_layers=9,
+                        n_fp16_layers=0, n_sparse_layers=4, n_sparse_eligible=6)
+    chosen = report.points[1]
+    points = [dataclasses.replace(p, runtime="tensorrt", engine=engine) if p is chosen else p for p in report.points]
+    card = render_card(dataclasses.replace(report, points=points), "md")
+    assert ("TensorRT 10.3.0 on Orin, built from the onnx-trt-qdq file; 12 layers: 9 int8, 0 fp16, "
+            "4 on sparse kernels of 6 eligible for sparse math; flags STRONGLY_TYPED, SPARSE_WEIGHTS") in card
+    assert "device profile jetson-orin-nano" in card
+    assert "engines exist for the tensorrt runtime only" in render_card(report, "md")
+
+
 def test_policies_knee_and_binding_constraint_are_rendered() -> None:
     card = render_card(card_report(), "md")
     rows = {cells[0]: cells for cells in map(_table_cells, card.splitlines()) if cells and cells[0] in

@@ -153,7 +153,7 @@ def _configuration(report: RunReport, chosen: OperatingPoint) -> Table:
     no_art = "n/a (no artifact recorded)"
     rows = [
         ["target device", f"{report.environment.cpu_model or 'unknown CPU'} ({report.environment.os}); "
-                          "no device profile name in the record"],
+                          + (f"device profile {report.target}" if report.target else "no device profile given")],
         ["variant", chosen.variant_name],
         ["variant id", Code(chosen.variant_id)],
         ["prune method", chosen.prune_method],
@@ -165,9 +165,24 @@ def _configuration(report: RunReport, chosen: OperatingPoint) -> Table:
         ["artifact", [Code(art.path), f" ({art.format}, {f.mb(art.file_mb)})"] if art else no_art],
         ["quantized nodes (Q + DQ)", str(art.n_quantized_nodes) if art else no_art],
         ["artifact sha256", Code(art.sha256) if art else no_art],
-        ["engine summary", "n/a (the record holds no engine summary for this artifact and runtime)"],
+        ["engine summary", _engine_summary(chosen)],
     ]
     return Table(["setting", "value"], rows, caption="Configuration")
+
+
+def _engine_summary(point: OperatingPoint) -> str:
+    eng = point.engine
+    if eng is None:
+        return f"n/a ({point.runtime} runs the exported file itself; engines exist for the tensorrt runtime only)"
+    if eng.n_layers is None:
+        layers = "layer counts n/a (the engine inspector gave no per-layer report)"
+    else:
+        eligible = "" if eng.n_sparse_eligible is None else f" of {eng.n_sparse_eligible} eligible for sparse math"
+        layers = (f"{eng.n_layers} layers: {eng.n_int8_layers} int8, {eng.n_fp16_layers} fp16, "
+                  f"{eng.n_sparse_layers} on sparse kernels{eligible}")
+    flags = ", ".join(eng.network_flags + eng.builder_flags) or "none"
+    return (f"TensorRT {eng.trt_version} on {eng.device}, built from the {eng.source_format} file; {layers}; "
+            f"flags {flags}; {f.mb(eng.engine_mb)}{' (from the engine cache)' if eng.cache_hit else ''}")
 
 
 def _latency(point: OperatingPoint) -> list:
