@@ -207,23 +207,86 @@ class QuantSpec(Spec):
 # ---------------------------------------------------------------------------- measurement
 
 
+ScenarioName = Literal["single-stream", "multi-stream", "offline"]
+#: energy meters ``measure.energy_meter`` may name; "auto" picks the best one the machine has
+MeterChoice = Literal["auto", "null", "rapl", "nvml", "jetson", "tegrastats", "external"]
+
+
 class MeasureSpec(Spec):
-    """How latency is sampled. ``profile`` picks defaults; explicit fields override them."""
+    """How latency, memory and energy are measured. ``profile`` picks defaults; explicit fields override them.
+
+    Scenarios are named as MLPerf names them: ``single-stream`` (batch 1, back to back, p90 is
+    the headline), ``multi-stream`` (``multi_stream_frames`` frames per query, p99 is the
+    headline) and ``offline`` (``offline_batch`` samples per query, samples/s is the headline).
+    Give either ``scenarios`` (the batch sizes follow from them) or ``batch_sizes`` (each batch
+    gets its scenario: 1 is single-stream, the largest above 1 is offline, any other is
+    multi-stream with that many frames per query), not both.
+    """
 
     batch_sizes: list[Positive] = Field(default_factory=lambda: [1, 8], min_length=1)
+    scenarios: list[ScenarioName] | None = Field(default=None, min_length=1)
+    multi_stream_frames: Annotated[int, Field(gt=1)] = 8
+    offline_batch: Annotated[int, Field(gt=1)] = 32
     profile: Literal["standard", "quick"] = "standard"
     warmup_runs: Positive | None = None
     warmup_s: Annotated[float, Field(ge=0)] | None = None
     min_samples: Positive | None = None
     min_duration_s: Annotated[float, Field(ge=0)] | None = None
     max_duration_s: Annotated[float, Field(gt=0)] | None = None
+    # convergence: p50 of the last three windows within this relative spread, and the robust CV
+    # (1.4826 MAD / median) under max_robust_cv
+    window_tolerance: Annotated[float, Field(gt=0)] | None = None
+    max_robust_cv: Annotated[float, Field(gt=0)] | None = None
+    bootstrap_resamples: Annotated[int, Field(ge=100)] = 1000
+    bootstrap_seed: int = 0
+    # idle power measured before the timed loop, in each measuring process, when a meter is available
+    idle_baseline_s: Annotated[float, Field(ge=0)] | None = None
+    energy_meter: MeterChoice = "auto"
+    external_meter_command: str | None = None  # prints watts (or joules) per line; see harness.meters.external
     threads: Positive | None = None
     isolation: Literal["process", "inline"] = "process"
+
+    @model_validator(mode="before")
+    @classmethod
+    def _batches_from_scenarios(cls, data: Any) -> Any:
+        if not isinstance(data, dict) or data.get("scenarios") is None:
+            return data
+        batch_of = {
+            "single-stream": 1,
+            "multi-stream": data.get("multi_stream_frames", 8),
+            "offline": data.get("offline_batch", 32),
+        }
+        names = list(dict.fromkeys(data["scenarios"]))
+        batches = [batch_of.get(n) for n in names]
+        clash = [b for b in set(batches) if isinstance(b, int) and batches.count(b) > 1]
+        if clash:
+            raise ValueError(
+                f"measure.scenarios {names} put two scenarios at batch size {clash[0]}: "
+                "set measure.multi_stream_frames and measure.offline_batch to different values"
+            )
+        given = data.get("batch_sizes")
+        if given is not None and sorted(set(given)) != sorted(batches):  # equal when a dumped spec is re-read
+            raise ValueError("give measure.scenarios or measure.batch_sizes, not both (scenarios set the batch sizes)")
+        return {**data, "scenarios": names, "batch_sizes": batches}
 
     @field_validator("batch_sizes")
     @classmethod
     def _unique(cls, v: list[int]) -> list[int]:
         return sorted(set(v))
+
+    def scenario_for(self, batch_size: int) -> str:
+        """The MLPerf scenario a measured batch size stands for."""
+        if self.scenarios is not None:
+            by_batch = {1: "single-stream", self.multi_stream_frames: "multi-stream", self.offline_batch: "offline"}
+            by_batch = {b: n for b, n in by_batch.items() if n in self.scenarios}
+            return by_batch[batch_size]
+        if batch_size == 1:
+            return "single-stream"
+        return "offline" if batch_size == max(self.batch_sizes) else "multi-stream"
+
+    def scenario_plan(self) -> list[tuple[str, int]]:
+        """``(scenario, batch_size)`` for every measured batch size, smallest batch first."""
+        return [(self.scenario_for(b), b) for b in self.batch_sizes]
 
 
 class TensorRTSpec(Spec):

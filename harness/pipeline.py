@@ -9,6 +9,7 @@ A variant that fails is recorded as failed (with its error) and the sweep goes o
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import secrets
@@ -27,13 +28,15 @@ from harness.errors import HarnessError, VariantError
 from harness.export.tensorrt import engine_source
 from harness.measure.latency import resolve_rule
 from harness.measure.launch import measure
-from harness.measure.worker import MeasureRequest
+from harness.measure.worker import IDLE_BASELINE_S, MeasureRequest
 from harness.metrics import accuracy_stats, against_baseline
 from harness.pareto import parse_objective, pareto_front
 from harness.progress import ProgressReporter
 from harness.records import (
     AccuracyStats,
+    DeviceState,
     EnergyStats,
+    GpuTiming,
     LatencyStats,
     MemoryStats,
     OperatingPoint,
@@ -298,7 +301,9 @@ class _Sweep:
         self.progress.log(f"TensorRT engine for {v.name} (from {source.name})")
         build = build_engine(source, engine_spec, self.paths.cache_dir / "engines", device_name=cuda_device_name())
         info = engine_info(build, source_format)
-        artifact = replace(inspect_onnx(source), path=str(build.path), format="tensorrt-engine", file_mb=info.engine_mb)
+        engine_sha256 = hashlib.sha256(build.path.read_bytes()).hexdigest()  # the file timed and scored
+        artifact = replace(inspect_onnx(source), path=str(build.path), format="tensorrt-engine", file_mb=info.engine_mb,
+                           sha256=engine_sha256)
         return build.path, artifact, info
 
     def _evaluate_and_measure(self, variants, built, dataset) -> None:
@@ -350,17 +355,28 @@ class _Sweep:
         evaluation = {"accuracy": accuracy, "sample_index": ev.index, "labels": ev.y, "logits": logits}
         self.pops.logits[(v.variant_id, runtime)] = logits
 
+        ms = self.spec.measure
+        reference = inputs.with_name("reference_logits.npy")  # the timed path's outputs must match these
+        np.save(reference, logits[: max(ms.batch_sizes)])
         request = MeasureRequest(
             runtime=runtime,
             artifact=str(artifact_path),
             inputs_npy=str(inputs),
-            batch_sizes=self.spec.measure.batch_sizes,
+            batch_sizes=ms.batch_sizes,
             rule=to_dict(self.rule),
             threads=self.threads,
-            profile=self.spec.measure.profile,
+            profile=ms.profile,
+            scenarios=[ms.scenario_for(b) for b in ms.batch_sizes],
+            expected_sha256=artifact.sha256,
+            reference_logits_npy=str(reference),
+            bootstrap_resamples=ms.bootstrap_resamples,
+            bootstrap_seed=ms.bootstrap_seed,
+            energy_meter=ms.energy_meter,
+            external_meter_command=ms.external_meter_command,
+            idle_baseline_s=ms.idle_baseline_s if ms.idle_baseline_s is not None else IDLE_BASELINE_S[ms.profile],
         )
-        measured = measure(request, self.spec.measure.isolation)
-        memory = MemoryStats(artifact.file_mb, measured["peak_rss_mb"], measured["peak_rss_unavailable_reason"])
+        measured = measure(request, ms.isolation)
+        memory = MemoryStats(artifact_mb=artifact.file_mb, **measured["memory"])
         out = []
         for b in measured["batches"]:
             latency = LatencyStats(**b["latency"])
@@ -380,6 +396,8 @@ class _Sweep:
                 memory=memory,
                 energy=EnergyStats(**b["energy"]),
                 engine=engine,
+                device_state=DeviceState(**b["device_state"]),
+                gpu_timing=GpuTiming(**b["gpu_timing"]) if b.get("gpu_timing") else None,
             )
             out.append((point, b["warmup_ms"], b["samples_ms"]))
         return out, evaluation

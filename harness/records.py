@@ -80,21 +80,101 @@ class LatencyStats:
     threads: int | None = None
     profile: str = "standard"
     isolation: str = "process"
+    # MLPerf scenario that produced these numbers and the figure it is judged by (None: stored
+    # before scenarios were recorded)
+    scenario: str | None = None  # single-stream | multi-stream | offline
+    headline_metric: str | None = None  # p90_ms | p99_ms | throughput_sps
+    # convergence: "converged" or "unstable" (with the reason); None: stored before the check existed
+    stability: str | None = None
+    unstable_reason: str | None = None
+    cv: float | None = None  # std / mean of the measured samples
+    robust_cv: float | None = None  # 1.4826 x MAD / median: the spread the stability verdict judges
+    window_size: int | None = None  # samples per convergence window
+    window_p50_ms: list[float] = field(default_factory=list)  # p50 of each of the last three windows
+    # percentile bootstrap of the nearest-rank p50 / p90 (seeded; None when withheld)
+    p50_ci_ms: list[float] | None = None
+    p90_ci_ms: list[float] | None = None
+    ci_level: float | None = None
+    bootstrap_resamples: int | None = None
+    bootstrap_seed: int | None = None
+    # the timed path is the scored path: sha256 of the file the measuring process loaded, and
+    # the timed outputs against the accuracy pass's on the first inputs of the batch
+    timed_artifact_sha256: str | None = None
+    output_check_n: int | None = None
+    output_check_argmax_agreement: float | None = None
+    output_check_max_abs_diff: float | None = None
+    output_check_unavailable_reason: str | None = None
 
 
 @dataclass(frozen=True)
 class MemoryStats:
+    """The memory stack of one (artifact, runtime), in MiB; a value that cannot be read is None and
+    ``unavailable_reasons[field]`` says why.
+
+    RSS figures come from the measuring process's /proc/self/status: ``rss_before_load_mb``
+    (interpreter and harness), ``rss_after_load_mb`` (plus runtime and loaded artifact), and
+    ``peak_rss_mb`` (VmHWM at the end, after every batch size); ``inference_rss_growth_mb`` is
+    peak minus after-load: activations, workspace and allocator arenas grown while inferring,
+    at the largest batch measured.
+    """
+
     artifact_mb: float
     peak_rss_mb: float | None
     peak_rss_unavailable_reason: str | None = None
+    weights_mb: float | None = None  # bytes of the stored weights (ONNX initializers)
+    rss_before_load_mb: float | None = None
+    rss_after_load_mb: float | None = None
+    runtime_load_mb: float | None = None  # after load - before load
+    inference_rss_growth_mb: float | None = None  # peak - after load
+    activation_mb: float | None = None  # a runtime's own activation/workspace figure (TensorRT)
+    peak_gpu_mb: float | None = None
+    unavailable_reasons: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class DeviceState:
+    """Device conditions around one timed loop (read at its start and end); see harness.measure.device_state."""
+
+    cpu_governors: dict[str, str]
+    cpu_freq_mhz: dict[str, float]
+    cpu_freq_after_mhz: dict[str, float]
+    cpu_max_freq_mhz: dict[str, float]
+    temperatures_c: dict[str, float]
+    temperatures_after_c: dict[str, float]
+    gpu: dict[str, Any]
+    gpu_after: dict[str, Any]
+    warnings: list[str] = field(default_factory=list)
+    unavailable_reasons: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
 class EnergyStats:
+    """Energy of the measured (post-warm-up) queries of one point, labelled with its scope.
+
+    ``energy_per_inference_mj`` is gross: everything the meter's scope drew. Dynamic energy
+    subtracts the idle baseline (idle power x window duration), measured with the same meter
+    in the measuring process before the runtime was loaded. ``power_trace_*`` is the window's
+    total power over time (seconds from the window start), from sampling meters only, thinned
+    to at most 2000 points; counter meters (RAPL, the NVML energy counter) leave it empty.
+    """
+
     energy_per_inference_mj: float | None
     scope: str | None  # module | soc-rails | gpu-board | cpu-package | wall
     source: str | None
     unavailable_reason: str | None = None
+    meter: str | None = None  # rapl | nvml | jetson | tegrastats | external | null
+    dynamic_energy_per_inference_mj: float | None = None
+    dynamic_unavailable_reason: str | None = None
+    idle_power_w: float | None = None
+    idle_window_s: float | None = None
+    window_s: float | None = None
+    average_power_w: float | None = None
+    energy_by_rail_j: dict[str, float] = field(default_factory=dict)
+    sample_period_s: float | None = None  # None: a counter read at the window edges
+    n_power_samples: int | None = None
+    warnings: list[str] = field(default_factory=list)
+    power_trace_t_s: list[float] = field(default_factory=list)
+    power_trace_w: list[float] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -168,6 +248,32 @@ class EngineInfo:
 
 
 @dataclass(frozen=True)
+class GpuTiming:
+    """trtexec's per-query split on a GPU runtime, each figure labelled (ms, medians unless named).
+
+    ``compute_ms`` is CUDA-event time of the execution alone (trtexec "GPU Compute Time");
+    ``e2e_ms`` is H2D + compute + D2H from CUDA events (trtexec "Latency"); ``enqueue_ms``
+    is host time to launch the work. The host-clock latency of the same queries is the
+    point's LatencyStats. ``pipelined_throughput_sps`` comes from a separate run that keeps
+    ``pipeline_depth`` queries in flight, with its own wall time.
+    """
+
+    n_queries: int
+    compute_ms: float
+    e2e_ms: float
+    h2d_ms: float
+    d2h_ms: float
+    enqueue_ms: float | None
+    compute_p90_ms: float | None
+    compute_cv: float | None
+    pipelined_throughput_sps: float | None
+    pipeline_depth: int | None
+    cuda_graphs: bool
+    warnings: list[str] = field(default_factory=list)
+    unavailable_reasons: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class OperatingPoint:
     """One deployable configuration: a variant's artifact, on a runtime, at a batch size."""
 
@@ -189,6 +295,8 @@ class OperatingPoint:
     bias: BiasStats | None = None
     on_pareto_front: bool = False
     engine: EngineInfo | None = None  # TensorRT points only
+    device_state: DeviceState | None = None
+    gpu_timing: GpuTiming | None = None
 
     def metric(self, name: str) -> float | None:
         """Flat metric lookup used by objectives: ``p50_ms``, ``top1``, ``worst_class_recall`` ..."""
@@ -232,7 +340,7 @@ def point_from_dict(d: dict[str, Any]) -> OperatingPoint:
     """Rebuild an :class:`OperatingPoint` from :func:`to_dict` output (the store's ``point_json``)."""
     nested = {
         "artifact": ArtifactInfo, "accuracy": AccuracyStats, "latency": LatencyStats, "memory": MemoryStats,
-        "energy": EnergyStats, "bias": BiasStats,
+        "energy": EnergyStats, "bias": BiasStats, "device_state": DeviceState, "gpu_timing": GpuTiming,
         "engine": EngineInfo,
     }
     fields = {f.name for f in dataclasses.fields(OperatingPoint)}

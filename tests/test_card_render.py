@@ -119,7 +119,8 @@ def test_metadata_leaves_unmeasured_metrics_out_never_zero() -> None:
 def test_unmeasured_energy_is_na_with_reason_and_measured_energy_gives_scope() -> None:
     report = card_report()
     card = render_card(report, "md")
-    assert "3.250 mJ per inference (scope: cpu-package, source: rapl-counter)" in card
+    assert "3.250 mJ per inference gross, dynamic n/a (no reason recorded) (scope: cpu-package, source: rapl-counter)" \
+        in card
     dense = dataclasses.replace(report, selection=dataclasses.replace(report.selection, point_id=report.points[0].point_id))
     card = render_card(dense, "md")
     assert f"not measured: {ENERGY_REASON}" in card
@@ -209,3 +210,16 @@ def test_write_figures_draws_png_and_svg_of_every_planned_figure(tmp_path) -> No
     html_text = render_card(report, "html", figures=plan, images=images)
     assert html_text.count('src="data:image/svg+xml;base64,') == 4
     assert "CIE audit gallery:</strong> not plotted" in html_text
+
+
+def test_a_power_trace_kept_on_the_chosen_points_energy_record_is_plotted_without_being_passed(tmp_path) -> None:
+    report = card_report()
+    chosen = report.points[1]
+    energy = dataclasses.replace(chosen.energy, meter="jetson", window_s=2.0, power_trace_t_s=[0.0, 0.5, 1.0, 1.5, 2.0],
+                                 power_trace_w=[5.0, 9.0, 9.5, 9.0, 5.0])
+    traced = dataclasses.replace(report, points=[dataclasses.replace(p, energy=energy) if p is chosen else p
+                                                 for p in report.points])
+    plan = figure_plan(traced)
+    assert plan[POWER].files == ("power.svg", "power.png") and "from jetson" in plan[POWER].caption
+    images = write_figures(traced, tmp_path, plan)
+    assert images["power.png"].startswith(PNG_SIGNATURE)

@@ -14,9 +14,10 @@ import pytest
 from harness.errors import DeviceUnavailable, MissingDependency
 from harness.runtimes import RUNTIMES
 from harness.runtimes.onnxrt_gpu import OnnxRuntimeCudaRunner, OnnxRuntimeTensorRTRunner
-from harness.runtimes.torch_cuda import TorchCompileCudaRunner, TorchCudaRunner
+from harness.runtimes.torch_cuda import TorchCompileCudaRunner, TorchCudaGraphsRunner, TorchCudaRunner, timing_from_events
 
-GPU_RUNTIMES = ["tensorrt", "onnxruntime-cuda", "onnxruntime-tensorrt", "torch-cuda", "torch-cuda-compile"]
+GPU_RUNTIMES = ["tensorrt", "onnxruntime-cuda", "onnxruntime-tensorrt", "torch-cuda", "torch-cuda-compile",
+                "torch-cuda-graphs"]
 
 
 @pytest.fixture
@@ -86,7 +87,7 @@ def test_tensorrt_provider_gets_engine_and_timing_caches_and_cuda_as_fallback(ar
     assert options["trt_timing_cache_enable"] and "trt_fp16_enable" not in options and "trt_int8_enable" not in options
 
 
-@pytest.mark.parametrize("runner_cls", [TorchCudaRunner, TorchCompileCudaRunner])
+@pytest.mark.parametrize("runner_cls", [TorchCudaRunner, TorchCompileCudaRunner, TorchCudaGraphsRunner])
 def test_here_torch_cuda_runners_raise_device_unavailable_at_activation(runner_cls, artifact):
     import torch
 
@@ -94,6 +95,23 @@ def test_here_torch_cuda_runners_raise_device_unavailable_at_activation(runner_c
         pytest.skip("this machine has a CUDA device")
     with pytest.raises(DeviceUnavailable, match="torch sees no CUDA device"):
         runner_cls(artifact).__enter__()
+
+
+class FakeEvent:
+    """A CUDA event at a fixed device time (ms); ``elapsed_time`` as torch defines it."""
+
+    def __init__(self, t_ms: float) -> None:
+        self.t_ms = t_ms
+
+    def elapsed_time(self, end: FakeEvent) -> float:
+        return end.t_ms - self.t_ms
+
+
+def test_a_query_is_split_into_enqueue_h2d_compute_and_d2h_from_its_events():
+    timing = timing_from_events(0.0002, FakeEvent(10.0), FakeEvent(10.25), FakeEvent(11.75), FakeEvent(11.8))
+    assert timing == pytest.approx({"enqueue_ms": 0.2, "h2d_ms": 0.25, "compute_ms": 1.5, "d2h_ms": 0.05})
+    assert TorchCudaGraphsRunner.cuda_graphs and not TorchCudaRunner.cuda_graphs
+    assert TorchCudaRunner.records_gpu_timing
 
 
 # ---------------------------------------------------------------------------- real hardware
@@ -121,11 +139,35 @@ def assert_parity(runner, ref, atol):
 
 
 @pytest.mark.gpu
-@pytest.mark.parametrize("runner_cls", [TorchCudaRunner, TorchCompileCudaRunner])
+@pytest.mark.parametrize("runner_cls", [TorchCudaRunner, TorchCompileCudaRunner, TorchCudaGraphsRunner])
 def test_torch_cuda_runner_matches_onnxruntime_cpu_and_reports_event_time(runner_cls, cpu_reference):
+    from harness.measure.latency import PROFILES
+
     with runner_cls(cpu_reference.program) as runner:
         assert_parity(runner, cpu_reference, atol=1e-2)
         assert runner.last_device_ms is not None and runner.last_device_ms > 0
+        t = runner.last_timing_ms
+        assert set(t) == {"enqueue_ms", "h2d_ms", "compute_ms", "d2h_ms"} and min(t.values()) >= 0
+        piped = runner.pipelined_throughput(cpu_reference.x[:8], PROFILES["quick"])
+        assert piped.n_queries >= 64 and piped.wall_s > 0 and piped.depth == 2
+        assert runner.peak_gpu_mb() > 0
+
+
+@pytest.mark.gpu
+def test_the_measuring_worker_records_gpu_timing_for_torch_cuda(cpu_reference):
+    from harness.measure.launch import measure
+    from harness.measure.worker import MeasureRequest
+
+    np.save(cpu_reference.dir / "x.npy", cpu_reference.x[:8])
+    rule = {"warmup_runs": 5, "warmup_s": 0.1, "min_samples": 64, "min_duration_s": 0.2, "max_duration_s": 5.0}
+    req = MeasureRequest("torch-cuda-graphs", str(cpu_reference.program), str(cpu_reference.dir / "x.npy"), [1, 8],
+                         rule, None, "quick", scenarios=["single-stream", "offline"])
+    result = measure(req, "process")
+    for b in result["batches"]:
+        g = b["gpu_timing"]
+        assert g["cuda_graphs"] and g["n_queries"] == b["latency"]["n_samples"]
+        assert 0 < g["compute_ms"] <= g["e2e_ms"] and g["pipelined_throughput_sps"] > 0
+    assert result["memory"]["peak_gpu_mb"] > 0
 
 
 @pytest.mark.gpu

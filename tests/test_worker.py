@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
@@ -9,7 +11,8 @@ from harness.errors import MeasurementError
 from harness.measure.launch import measure
 from harness.measure.worker import MeasureRequest, peak_rss_mb
 
-RULE = {"warmup_runs": 2, "warmup_s": 0.0, "min_samples": 70, "min_duration_s": 0.0, "max_duration_s": 5.0}
+RULE = {"warmup_runs": 2, "warmup_s": 0.0, "min_samples": 70, "min_duration_s": 0.0, "max_duration_s": 5.0,
+        "window_tolerance": 10.0, "max_robust_cv": None}  # convergence is tested in test_latency
 
 
 def request(artifact, inputs, runtime="onnxruntime") -> MeasureRequest:
@@ -49,3 +52,59 @@ def test_peak_rss_reads_the_high_water_mark_not_rusage(tmp_path):
     assert value is None and "VmHWM" in reason
     value, reason = peak_rss_mb(tmp_path / "absent")
     assert value is None and "cannot read" in reason
+
+
+def test_the_timed_artifact_must_be_the_scored_one(tiny_onnx, tiny_dataset, tmp_path):
+    inputs = tmp_path / "x.npy"
+    np.save(inputs, tiny_dataset.evaluation.x[:2])
+    req = replace(request(tiny_onnx, inputs), expected_sha256="0" * 64)
+    with pytest.raises(MeasurementError, match="the artifact timed is not the one scored"):
+        measure(req, "inline")
+
+
+def test_a_point_records_sha_output_check_memory_stack_and_device_state(tiny_onnx, tiny_dataset, tmp_path):
+    from harness.measure.worker import file_sha256
+    from harness.runtimes.onnxrt import OnnxRuntimeRunner
+
+    x = tiny_dataset.evaluation.x[:4]
+    inputs, ref = tmp_path / "x.npy", tmp_path / "ref.npy"
+    np.save(inputs, x)
+    with OnnxRuntimeRunner(tiny_onnx, threads=1) as runner:
+        np.save(ref, runner.infer(x))
+    sysfs = tmp_path / "sys"
+    gov = sysfs / "devices/system/cpu/cpu0/cpufreq"
+    gov.mkdir(parents=True)
+    (gov / "scaling_governor").write_text("powersave\n")
+    sha = file_sha256(tiny_onnx)
+    req = replace(request(tiny_onnx, inputs), expected_sha256=sha, reference_logits_npy=str(ref),
+                  scenarios=["single-stream", "offline"], sysfs_root=str(sysfs), energy_meter="null")
+    result = measure(req, "process")
+    one, three = result["batches"]
+    assert one["latency"]["scenario"] == "single-stream" and three["latency"]["headline_metric"] == "throughput_sps"
+    assert one["latency"]["timed_artifact_sha256"] == sha
+    assert three["latency"]["output_check_n"] == 3  # batch 3 is tiled from the 4 scored rows' first 3
+    assert three["latency"]["output_check_argmax_agreement"] == 1.0
+    assert three["latency"]["output_check_max_abs_diff"] < 1e-4
+    assert one["latency"]["stability"] == "converged" and one["latency"]["p50_ci_ms"] is not None
+    assert "powersave" in one["device_state"]["warnings"][0]
+    assert one["device_state"]["cpu_governors"] == {"cpu0": "powersave"}
+    assert "thermal" in one["device_state"]["unavailable_reasons"]
+    assert one["energy"]["energy_per_inference_mj"] is None and "switched off" in one["energy"]["unavailable_reason"]
+    mem = result["memory"]
+    assert 0 < mem["rss_before_load_mb"] <= mem["rss_after_load_mb"] <= mem["peak_rss_mb"]
+    assert mem["runtime_load_mb"] == pytest.approx(mem["rss_after_load_mb"] - mem["rss_before_load_mb"])
+    assert mem["inference_rss_growth_mb"] >= 0
+    assert 0 < mem["weights_mb"] < 1 and mem["activation_mb"] is None
+    assert set(mem["unavailable_reasons"]) == {"activation_mb", "peak_gpu_mb"}
+
+
+def test_output_check_by_hand():
+    from harness.measure.worker import output_check
+
+    ref = np.array([[0.0, 1.0], [2.0, 0.0], [0.0, 3.0]])
+    got = ref + np.array([[0.0, 0.0], [0.0, 2.5], [0.0, 0.0]])  # the second row's argmax flips
+    check = output_check(got, ref)
+    assert check["output_check_n"] == 3
+    assert check["output_check_argmax_agreement"] == pytest.approx(2 / 3)
+    assert check["output_check_max_abs_diff"] == pytest.approx(2.5)
+    assert "no reference" in output_check(got, None)["output_check_unavailable_reason"]

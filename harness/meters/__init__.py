@@ -22,8 +22,41 @@ METERS.register("tegrastats", "harness.meters.tegrastats:TegrastatsMeter")
 METERS.register("external", "harness.meters.external:ExternalMeter")
 
 __all__ = [
-    "METERS", "EnergyMeter", "EnergyWindow", "NullMeter", "detect_cpu_meter", "detect_meters", "energy_stats",
+    "METERS", "EnergyMeter", "EnergyWindow", "NullMeter", "choose_meter", "detect_cpu_meter", "detect_meters",
+    "energy_stats",
 ]
+
+#: which meter ``measure.energy_meter = "auto"`` prefers, best first. An external (wall) meter is
+#: only available when configured; a Jetson module rail covers CPU and GPU; NVML covers the GPU
+#: board only, so it is offered to GPU runtimes; RAPL covers the CPU package, the whole compute
+#: of a CPU runtime but only the host side of a GPU one.
+AUTO_ORDER_CPU = ("external", "jetson", "tegrastats", "rapl")
+AUTO_ORDER_GPU = ("external", "jetson", "tegrastats", "nvml", "rapl")
+
+
+def choose_meter(meters: dict[str, EnergyMeter], choice: str = "auto", *, on_gpu: bool = False) -> EnergyMeter:
+    """The meter to use from :func:`detect_meters`' answer; the others are closed.
+
+    ``choice`` names one meter (its NullMeter, with its reason, when it is unavailable) or is
+    ``"auto"``: the first available meter in :data:`AUTO_ORDER_GPU` / :data:`AUTO_ORDER_CPU`,
+    else a NullMeter listing why each candidate was unavailable.
+    """
+    if choice == "null":
+        chosen: EnergyMeter = NullMeter("energy measurement was switched off (measure.energy_meter = 'null')")
+    elif choice != "auto":
+        chosen = meters.get(choice) or NullMeter(f"no {choice} meter was probed")
+    else:
+        order = AUTO_ORDER_GPU if on_gpu else AUTO_ORDER_CPU
+        available = [meters[n] for n in order if n in meters and meters[n].available]
+        if available:
+            chosen = available[0]
+        else:
+            why = "; ".join(f"{n}: {meters[n].reason}" for n in order if n in meters)
+            chosen = NullMeter(f"no energy meter is available ({why})")
+    for meter in meters.values():
+        if meter is not chosen:
+            meter.close()
+    return chosen
 
 
 def detect_cpu_meter(powercap_root: Path = Path("/sys/class/powercap")) -> EnergyMeter:

@@ -42,6 +42,7 @@ class EnergyWindow:
     sample_period_s: float | None  # None: a cumulative counter read only at the window edges
     warnings: list[str] = field(default_factory=list)
     n_samples: int | None = None  # power samples inside the window (sampling meters only)
+    begin_s: float | None = None  # the meter clock's reading at the window start
 
 
 class EnergyMeter(ABC):
@@ -134,7 +135,12 @@ class EnergyMeter(ABC):
             sample_period_s=self.sample_period_s if self.available else None,
             warnings=warnings,
             n_samples=n_samples,
+            begin_s=begin_s,
         )
+
+    def power_trace(self, window: EnergyWindow) -> list[tuple[float, float]]:
+        """``(seconds from the window start, total watts)`` of the window; counter meters have none."""
+        return []
 
     def start(self) -> None:
         """Begin background sampling; counter meters need none."""
@@ -168,18 +174,69 @@ class NullMeter(EnergyMeter):
         return {}
 
 
-def energy_stats(window: EnergyWindow | None, n_inferences: int, meter: EnergyMeter) -> EnergyStats:
-    """Per-inference energy of a window that covered ``n_inferences`` inferences."""
+def energy_stats(
+    window: EnergyWindow | None,
+    n_inferences: int,
+    meter: EnergyMeter,
+    *,
+    idle: EnergyWindow | None = None,
+    idle_unavailable_reason: str | None = None,
+    trace: list[tuple[float, float]] | None = None,
+) -> EnergyStats:
+    """Per-inference energy of a window that covered ``n_inferences`` inferences.
+
+    Gross energy is the meter's total over the window. With an ``idle`` window (measured before
+    the run, same meter) the dynamic energy is ``gross - idle power x window duration``.
+    ``trace`` is the window's power trace as ``(seconds from the window start, watts)``.
+    """
     if n_inferences <= 0:
         raise ValueError(f"n_inferences must be positive, got {n_inferences}")
     if window is None or not meter.available or window.total_energy_j is None:
         reason = meter.reason or f"the {meter.name} meter recorded no total energy for this window"
-        return EnergyStats(None, None, None, unavailable_reason=reason)
+        return EnergyStats(None, None, None, unavailable_reason=reason, meter=meter.name)
+    gross_j = window.total_energy_j
+    warnings = list(window.warnings)
+    idle_w = dynamic_mj = None
+    dynamic_reason = idle_unavailable_reason or "no idle baseline was measured"
+    if idle is not None and idle.total_energy_j is not None and idle.duration_s > 0:
+        idle_w = idle.total_energy_j / idle.duration_s
+        dynamic_j = gross_j - idle_w * window.duration_s
+        dynamic_mj = dynamic_j * 1000.0 / n_inferences
+        dynamic_reason = None
+        warnings += [f"idle baseline: {w}" for w in idle.warnings]
+        if dynamic_j < 0:
+            warnings.append(
+                f"dynamic energy is negative ({dynamic_j:.3g} J): idle power {idle_w:.3g} W exceeds the "
+                f"loaded average {gross_j / window.duration_s:.3g} W; sensor noise outweighs the workload"
+            )
+    points = trace or []
     return EnergyStats(
-        energy_per_inference_mj=window.total_energy_j * 1000.0 / n_inferences,
+        energy_per_inference_mj=gross_j * 1000.0 / n_inferences,
         scope=window.scope,
         source=window.source,
+        meter=meter.name,
+        dynamic_energy_per_inference_mj=dynamic_mj,
+        dynamic_unavailable_reason=dynamic_reason,
+        idle_power_w=idle_w,
+        idle_window_s=idle.duration_s if idle is not None and idle_w is not None else None,
+        window_s=window.duration_s,
+        average_power_w=gross_j / window.duration_s if window.duration_s > 0 else None,
+        energy_by_rail_j=dict(window.energy_j),
+        sample_period_s=window.sample_period_s,
+        n_power_samples=window.n_samples,
+        warnings=warnings,
+        power_trace_t_s=[t for t, _ in points],
+        power_trace_w=[w for _, w in points],
     )
+
+
+def bounded_trace(points: list[tuple[float, float]], max_points: int = 2000) -> list[tuple[float, float]]:
+    """Every k-th point (first and last kept) so a stored trace has at most ``max_points``."""
+    if len(points) <= max_points:
+        return list(points)
+    step = -(-len(points) // (max_points - 1))
+    kept = points[::step]
+    return kept if kept[-1] == points[-1] else kept + [points[-1]]
 
 
 def _seconds(value: float) -> str:

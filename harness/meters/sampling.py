@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from harness.errors import MeasurementError
-from harness.meters.base import Clock, EnergyMeter, _seconds
+from harness.meters.base import Clock, EnergyMeter, EnergyWindow, _seconds, bounded_trace
 
 PowerReader = Callable[[], dict[str, float]]
 
@@ -202,6 +202,17 @@ class SamplingMeter(EnergyMeter):
         if self.autostart:
             self.start()
         super().begin_window(name)
+
+    def power_trace(self, window: EnergyWindow) -> list[tuple[float, float]]:
+        """The samples inside the window as ``(seconds from its start, total watts)``, thinned to 2000."""
+        if not self.available or window.begin_s is None:
+            return []
+        begin, end = window.begin_s, window.begin_s + window.duration_s
+        points = []
+        for s in self.sampler.samples:
+            if begin <= s.t_s <= end and (total := self._total_j(s.power_w)) is not None:
+                points.append((s.t_s - begin, total))  # _total_j sums rails the same way for watts
+        return bounded_trace(points)
 
     def _edge(self) -> tuple[float, Any]:
         """The edge's time (a fresh reading's timestamp when possible) and the failure count."""

@@ -185,15 +185,85 @@ def _engine_summary(point: OperatingPoint) -> str:
             f"flags {flags}; {f.mb(eng.engine_mb)}{' (from the engine cache)' if eng.cache_hit else ''}")
 
 
+def _stability(lat) -> str:
+    if lat.stability is None:
+        return "n/a (measured before the convergence check existed)"
+    cv = f"; robust CV {lat.robust_cv:.1%}" if lat.robust_cv is not None else ""
+    cv += f", CV {lat.cv:.1%}" if lat.cv is not None else ""
+    if lat.stability == "unstable":
+        return f"unstable: {lat.unstable_reason or 'no reason recorded'}{cv}"
+    return f"{lat.stability}{cv}"
+
+
+def _timed_is_scored(point: OperatingPoint) -> str:
+    lat, art = point.latency, point.artifact
+    if lat.timed_artifact_sha256 is None or art is None:
+        return "n/a (no hash of the timed file recorded)"
+    same = "the same file" if lat.timed_artifact_sha256 == art.sha256 else "a DIFFERENT file"
+    if lat.output_check_argmax_agreement is None:
+        check = f.unavailable(lat.output_check_unavailable_reason)
+    else:
+        check = (f"top-1 agreement {f.pct(lat.output_check_argmax_agreement)} on {lat.output_check_n} inputs, "
+                 f"max |diff| {lat.output_check_max_abs_diff:.2g}")
+    return f"the timed process loaded {same} as the accuracy pass (sha256); outputs: {check}"
+
+
+def _device_state(point: OperatingPoint) -> str:
+    ds = point.device_state
+    if ds is None:
+        return "Device state: not recorded."
+    parts = []
+    governors = sorted(set(ds.cpu_governors.values()))
+    parts.append(f"CPU governor {', '.join(governors)}" if governors else
+                 f"CPU governor {f.unavailable(ds.unavailable_reasons.get('cpu_governors'))}")
+    if ds.temperatures_c:
+        hottest = max(ds.temperatures_c, key=ds.temperatures_c.get)
+        after = ds.temperatures_after_c.get(hottest)
+        parts.append(f"hottest zone {hottest} {ds.temperatures_c[hottest]:.0f} C before"
+                     + (f", {after:.0f} C after" if after is not None else ""))
+    else:
+        parts.append(f"temperatures {f.unavailable(ds.unavailable_reasons.get('temperatures_c'))}")
+    if ds.gpu:
+        parts.append("GPU " + ", ".join(f"{k} {v}" for k, v in sorted(ds.gpu.items())))
+    text = "Device state: " + "; ".join(parts) + "."
+    if ds.warnings:
+        text += " Warnings: " + "; ".join(ds.warnings) + "."
+    return text
+
+
+def _gpu_timing(point: OperatingPoint) -> list:
+    g = point.gpu_timing
+    if g is None:
+        return []
+    rows = [
+        ["GPU compute (CUDA events)", f"{f.ms(g.compute_ms)} ms"],
+        ["end to end (H2D + compute + D2H)", f"{f.ms(g.e2e_ms)} ms"],
+        ["host to device / device to host", f"{f.ms(g.h2d_ms)} / {f.ms(g.d2h_ms)} ms"],
+        ["enqueue (host)", f"{f.ms(g.enqueue_ms)} ms" if g.enqueue_ms is not None else
+         f.unavailable(g.unavailable_reasons.get("enqueue_ms"))],
+        ["pipelined throughput", f"{g.pipelined_throughput_sps:.1f} samples/s ({g.pipeline_depth} in flight)"
+         if g.pipelined_throughput_sps is not None else f.unavailable(g.unavailable_reasons.get("pipelined_throughput_sps"))],
+        ["CUDA graphs", "yes" if g.cuda_graphs else "no"],
+    ]
+    blocks: list = [Table(["GPU timing", "value"], rows, caption=f"GPU timing, medians of {g.n_queries} queries")]
+    if g.warnings:
+        blocks.append(BulletList(list(g.warnings)))
+    return blocks
+
+
 def _latency(point: OperatingPoint) -> list:
     lat = point.latency
     if lat is None:
         return [Paragraph([Strong("Latency"), ": not measured."])]
     def tail(value, reason):
         return f"{f.ms(value)} ms" if value is not None else f.unavailable(reason)
+    def in_ms(value):
+        return f"{f.ms(value)} ms"
     rows = [
-        ["p50", f"{f.ms(lat.p50_ms)} ms"],
-        ["p90", tail(lat.p90_ms, lat.p90_unavailable_reason)],
+        ["scenario", f"{lat.scenario} (judged by {lat.headline_metric})" if lat.scenario else
+         "n/a (measured before scenarios were recorded)"],
+        ["p50", f"{f.ms(lat.p50_ms)} ms{f.ci_text(lat.p50_ci_ms, in_ms)}"],
+        ["p90", f"{tail(lat.p90_ms, lat.p90_unavailable_reason)}{f.ci_text(lat.p90_ci_ms, in_ms)}"],
         ["p99", tail(lat.p99_ms, lat.p99_unavailable_reason)],
         ["mean", f"{f.ms(lat.mean_ms)} ms"],
         ["std", f"{f.ms(lat.std_ms)} ms"],
@@ -201,13 +271,14 @@ def _latency(point: OperatingPoint) -> list:
         ["timed queries", str(lat.n_samples)],
         ["warm-up queries", str(lat.n_warmup)],
         ["throughput", f"{lat.throughput_sps:.1f} samples/s"],
+        ["stability", _stability(lat)],
+        ["timed = scored", _timed_is_scored(point)],
     ]
     threads = str(lat.threads) if lat.threads is not None else "runtime default"
     how = (f"Scope: one query of batch {lat.batch_size} through {point.runtime}, wall-clock, on the host. Method: "
            f"timed over {lat.duration_s:.2f} s after warm-up, percentiles by {lat.percentile_method}; profile "
-           f"{lat.profile}. Device state: isolation {lat.isolation}, threads {threads}; CPU frequency governor and "
-           "power mode not recorded.")
-    return [Table(["statistic", "value"], rows, caption="Latency"), Paragraph(how)]
+           f"{lat.profile}; isolation {lat.isolation}, threads {threads}. {_device_state(point)}")
+    return [Table(["statistic", "value"], rows, caption="Latency"), Paragraph(how), *_gpu_timing(point)]
 
 
 def _memory(point: OperatingPoint) -> Paragraph:
@@ -215,9 +286,16 @@ def _memory(point: OperatingPoint) -> Paragraph:
     if mem is None:
         artifact = f.mb(point.artifact.file_mb) if point.artifact else f.NA
         return Paragraph([Strong("Memory"), f": artifact {artifact}; peak RSS not measured."])
+    def part(name: str, value: float | None) -> str:
+        return f.mb(value) if value is not None else f.unavailable(mem.unavailable_reasons.get(name))
     rss = f.mb(mem.peak_rss_mb) if mem.peak_rss_mb is not None else f.unavailable(mem.peak_rss_unavailable_reason)
-    return Paragraph([Strong("Memory"), f": artifact {f.mb(mem.artifact_mb)} on disk; peak RSS {rss}. Scope: the "
-                      "measuring process, model loaded and timed. Method: the kernel's high-water mark (VmHWM)."])
+    text = (f": artifact {f.mb(mem.artifact_mb)} on disk (weights {part('weights_mb', mem.weights_mb)}); peak RSS "
+            f"{rss}, of which the runtime and loaded model took {part('runtime_load_mb', mem.runtime_load_mb)} and "
+            f"inference grew {part('inference_rss_growth_mb', mem.inference_rss_growth_mb)}; activations/workspace "
+            f"{part('activation_mb', mem.activation_mb)}; GPU peak {part('peak_gpu_mb', mem.peak_gpu_mb)}. Scope: the "
+            "measuring process, model loaded and timed. Method: the kernel's high-water mark (VmHWM) and "
+            "/proc/self/status before and after loading.")
+    return Paragraph([Strong("Memory"), text])
 
 
 def energy_text(point: OperatingPoint) -> str:
@@ -226,8 +304,14 @@ def energy_text(point: OperatingPoint) -> str:
         return "not measured: no energy record for this point"
     if en.energy_per_inference_mj is None:
         return f"not measured: {en.unavailable_reason or 'no reason recorded'}"
-    return (f"{en.energy_per_inference_mj:.3f} mJ per inference (scope: {en.scope or 'unknown'}, "
-            f"source: {en.source or 'unknown'})")
+    dynamic = (f"{en.dynamic_energy_per_inference_mj:.3f} mJ dynamic (idle {en.idle_power_w:.2f} W subtracted)"
+               if en.dynamic_energy_per_inference_mj is not None and en.idle_power_w is not None else
+               f"dynamic {f.unavailable(en.dynamic_unavailable_reason)}")
+    text = (f"{en.energy_per_inference_mj:.3f} mJ per inference gross, {dynamic} (scope: {en.scope or 'unknown'}, "
+            f"source: {en.source or 'unknown'}{f', meter {en.meter}' if en.meter else ''})")
+    if en.warnings:
+        text += "; " + "; ".join(en.warnings)
+    return text
 
 
 def deployment_section(report: RunReport, chosen: OperatingPoint | None, figures: Mapping[str, Figure]) -> Section:

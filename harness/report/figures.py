@@ -56,6 +56,18 @@ def _power_missing(report: RunReport) -> str:
     return f"the {energy.source or 'unknown'} meter's power samples were not kept with this run (only the window energy is)"
 
 
+def recorded_power_traces(report: RunReport) -> list[PowerTrace]:
+    """The power traces that sampling meters left on the points' energy records (times from the window start)."""
+    traces = []
+    for p in report.points:
+        en = p.energy
+        if en is not None and en.power_trace_t_s and len(en.power_trace_t_s) == len(en.power_trace_w):
+            end = en.window_s if en.window_s is not None else en.power_trace_t_s[-1]
+            traces.append(PowerTrace(p.point_id, list(en.power_trace_t_s), {"total": list(en.power_trace_w)},
+                                     (0.0, float(end)), en.meter or en.source or "meter"))
+    return traces
+
+
 def figure_plan(
     report: RunReport,
     *,
@@ -64,6 +76,7 @@ def figure_plan(
 ) -> dict[str, Figure]:
     """Every figure of the card, with its file names when drawable and the reason when not."""
     samples = {k: v for k, v in (latency_samples or {}).items() if len(v)}
+    power_traces = power_traces or recorded_power_traces(report)
     batch = report.selection.batch_size
     plan = {
         FRONT: Figure(FRONT, "Operating points: latency against top-1",
@@ -235,7 +248,8 @@ def write_figures(
     if plan[LATENCY].files:
         plot_latency_distribution(report, latency_samples or {}, out_dir / "latency.png")
     if plan[POWER].files:
-        trace = next(t for t in power_traces if t.point_id == report.selection.point_id)
+        traces = power_traces or recorded_power_traces(report)
+        trace = next(t for t in traces if t.point_id == report.selection.point_id)
         plot_power_trace(trace, out_dir / "power.png", title=f"{report.experiment_name}: power of the chosen point")
     images: dict[str, bytes] = {}
     for key, figure in plan.items():

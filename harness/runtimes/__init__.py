@@ -10,4 +10,5 @@ RUNTIMES.register("onnxruntime-cuda", "harness.runtimes.onnxrt_gpu:OnnxRuntimeCu
 RUNTIMES.register("onnxruntime-tensorrt", "harness.runtimes.onnxrt_gpu:OnnxRuntimeTensorRTRunner")
 RUNTIMES.register("torch-cuda", "harness.runtimes.torch_cuda:TorchCudaRunner")
 RUNTIMES.register("torch-cuda-compile", "harness.runtimes.torch_cuda:TorchCompileCudaRunner")
+RUNTIMES.register("torch-cuda-graphs", "harness.runtimes.torch_cuda:TorchCudaGraphsRunner")
 RUNTIMES.register("torch-kernels", "harness.runtimes.torch_kernels:TorchKernelsRunner")

@@ -1,0 +1,176 @@
+"""Device state around a measurement: CPU governor and clocks, temperatures, GPU clocks via NVML.
+
+Read before and after each timed loop so a result carries the conditions it was taken
+under, with a warning when they make the numbers untrustworthy (a DVFS governor, a
+thermal rise, a throttled GPU). Everything is read from an injected sysfs root and an
+injected NVML module, so tests use a fake tree and a fake ``pynvml``. A value that cannot
+be read is left out and ``unavailable_reasons`` says why; nothing is guessed.
+
+NVML has no query that says "clocks are locked" (``nvidia-smi -lgc``): the SM clock, its
+maximum and the applications clock are recorded, and the clock-event (throttle) reasons
+are decoded; a GPU reporting a power or thermal slowdown gets a warning.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from harness.records import DeviceState
+
+#: rise in any thermal zone during one timed loop that earns a warning (degrees C)
+THERMAL_RISE_WARN_C = 10.0
+#: NVML clock-event reason bits (nvmlClocksEventReason*, formerly nvmlClocksThrottleReason*)
+CLOCK_EVENT_REASONS = {
+    0x1: "gpu-idle",
+    0x2: "applications-clocks-setting",
+    0x4: "sw-power-cap",
+    0x8: "hw-slowdown",
+    0x10: "sync-boost",
+    0x20: "sw-thermal-slowdown",
+    0x40: "hw-thermal-slowdown",
+    0x80: "hw-power-brake-slowdown",
+    0x100: "display-clock-setting",
+}
+#: reasons that mean the GPU ran below the clocks it was asked for
+THROTTLING = frozenset({"sw-power-cap", "hw-slowdown", "sw-thermal-slowdown", "hw-thermal-slowdown",
+                        "hw-power-brake-slowdown"})
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """One reading of the device state."""
+
+    cpu_governors: dict[str, str] = field(default_factory=dict)
+    cpu_freq_mhz: dict[str, float] = field(default_factory=dict)
+    cpu_max_freq_mhz: dict[str, float] = field(default_factory=dict)
+    temperatures_c: dict[str, float] = field(default_factory=dict)
+    gpu: dict[str, Any] = field(default_factory=dict)
+    unavailable_reasons: dict[str, str] = field(default_factory=dict)
+
+
+def _read(path: Path) -> str | None:
+    try:
+        return path.read_text().strip()
+    except OSError:
+        return None
+
+
+def read_cpu(sysfs_root: Path) -> tuple[dict[str, str], dict[str, float], dict[str, float], str | None]:
+    """Governor, current and maximum frequency (MHz) of every CPU with a cpufreq directory."""
+    base = Path(sysfs_root) / "devices" / "system" / "cpu"
+    governors: dict[str, str] = {}
+    freq: dict[str, float] = {}
+    max_freq: dict[str, float] = {}
+    cpus = sorted((p for p in base.glob("cpu[0-9]*") if p.name[3:].isdigit()), key=lambda p: int(p.name[3:]))
+    for cpu in cpus:
+        cf = cpu / "cpufreq"
+        if (gov := _read(cf / "scaling_governor")) is not None:
+            governors[cpu.name] = gov
+        for name, out in (("scaling_cur_freq", freq), ("cpuinfo_max_freq", max_freq)):
+            text = _read(cf / name)
+            if text is not None and text.isdigit():
+                out[cpu.name] = int(text) / 1000.0  # kHz
+    reason = None if governors else (
+        f"no cpufreq under {base}: the kernel exposes no frequency scaling here (a VM or container)"
+    )
+    return governors, freq, max_freq, reason
+
+
+def read_thermal(sysfs_root: Path) -> tuple[dict[str, float], str | None]:
+    """Temperature of every readable thermal zone, keyed ``<type>`` (``<type>#<n>`` on repeats)."""
+    base = Path(sysfs_root) / "class" / "thermal"
+    temps: dict[str, float] = {}
+    for zone in sorted(base.glob("thermal_zone*"), key=lambda p: int(p.name[12:] or 0)):
+        text = _read(zone / "temp")
+        if text is None or not text.lstrip("-").isdigit():
+            continue
+        kind = _read(zone / "type") or zone.name
+        key = kind if kind not in temps else f"{kind}#{zone.name[12:]}"
+        temps[key] = int(text) / 1000.0  # millidegrees
+    return temps, None if temps else f"no readable thermal zone under {base}"
+
+
+def read_nvml(nvml: Any, device_index: int = 0) -> tuple[dict[str, Any], str | None]:
+    """SM / memory clocks, maximum and applications SM clock, temperature and clock-event reasons."""
+    if nvml is None:
+        return {}, "NVML is not in use (no NVIDIA GPU runtime, or nvidia-ml-py is not installed)"
+    try:
+        nvml.nvmlInit()
+        handle = nvml.nvmlDeviceGetHandleByIndex(device_index)
+        gpu: dict[str, Any] = {
+            "sm_clock_mhz": nvml.nvmlDeviceGetClockInfo(handle, nvml.NVML_CLOCK_SM),
+            "mem_clock_mhz": nvml.nvmlDeviceGetClockInfo(handle, nvml.NVML_CLOCK_MEM),
+            "max_sm_clock_mhz": nvml.nvmlDeviceGetMaxClockInfo(handle, nvml.NVML_CLOCK_SM),
+            "temperature_c": nvml.nvmlDeviceGetTemperature(handle, nvml.NVML_TEMPERATURE_GPU),
+        }
+        try:
+            gpu["applications_sm_clock_mhz"] = nvml.nvmlDeviceGetApplicationsClock(handle, nvml.NVML_CLOCK_SM)
+        except nvml.NVMLError:
+            gpu["applications_sm_clock_mhz"] = None
+        bits = nvml.nvmlDeviceGetCurrentClocksThrottleReasons(handle)
+        gpu["clock_event_reasons"] = decode_clock_events(bits)
+        return gpu, None
+    except nvml.NVMLError as exc:
+        return {}, f"NVML could not be read: {exc}"
+
+
+def decode_clock_events(bits: int) -> list[str]:
+    return [name for bit, name in CLOCK_EVENT_REASONS.items() if bits & bit]
+
+
+def snapshot(sysfs_root: Path = Path("/sys"), nvml: Any = None, device_index: int = 0) -> Snapshot:
+    governors, freq, max_freq, cpu_reason = read_cpu(sysfs_root)
+    temps, thermal_reason = read_thermal(sysfs_root)
+    gpu, gpu_reason = read_nvml(nvml, device_index)
+    reasons = {k: v for k, v in (("cpufreq", cpu_reason), ("thermal", thermal_reason), ("gpu", gpu_reason)) if v}
+    return Snapshot(governors, freq, max_freq, temps, gpu, reasons)
+
+
+def device_state(before: Snapshot, after: Snapshot) -> DeviceState:
+    """The state of one timed loop from readings at its start and end, with warnings."""
+    return DeviceState(
+        cpu_governors=before.cpu_governors,
+        cpu_freq_mhz=before.cpu_freq_mhz,
+        cpu_freq_after_mhz=after.cpu_freq_mhz,
+        cpu_max_freq_mhz=before.cpu_max_freq_mhz,
+        temperatures_c=before.temperatures_c,
+        temperatures_after_c=after.temperatures_c,
+        gpu=before.gpu,
+        gpu_after=after.gpu,
+        warnings=state_warnings(before, after),
+        unavailable_reasons={**before.unavailable_reasons, **after.unavailable_reasons},
+    )
+
+
+def state_warnings(before: Snapshot, after: Snapshot) -> list[str]:
+    """Conditions under which latency and energy numbers should not be trusted as they stand."""
+    warnings = []
+    by_governor: dict[str, list[str]] = {}
+    for cpu, gov in before.cpu_governors.items():
+        by_governor.setdefault(gov, []).append(cpu)
+    for gov, cpus in sorted(by_governor.items()):
+        where = f"{len(cpus)} CPU(s) ({', '.join(cpus[:4])}{', ...' if len(cpus) > 4 else ''})"
+        if gov == "powersave":
+            warnings.append(
+                f"CPU governor 'powersave' on {where}: clocks follow load (or stay low), so latency and energy "
+                "vary with DVFS; use the 'performance' governor for comparable numbers"
+            )
+        elif gov != "performance":
+            warnings.append(
+                f"CPU governor '{gov}' on {where}: clocks scale with load, so short runs see ramp-up; "
+                "the 'performance' governor gives steadier numbers"
+            )
+    for zone, t0 in before.temperatures_c.items():
+        t1 = after.temperatures_c.get(zone)
+        if t1 is not None and t1 - t0 >= THERMAL_RISE_WARN_C:
+            warnings.append(
+                f"thermal zone {zone} rose {t1 - t0:.1f} C during the measurement ({t0:.1f} -> {t1:.1f} C): "
+                "clocks may have throttled; let the device cool between configurations"
+            )
+    for label, snap in (("start", before), ("end", after)):
+        throttled = [r for r in snap.gpu.get("clock_event_reasons", []) if r in THROTTLING]
+        if throttled:
+            warnings.append(f"GPU clocks were held down at the {label} of the measurement ({', '.join(throttled)})")
+    return warnings
