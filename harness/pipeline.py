@@ -306,6 +306,13 @@ class _Sweep:
                            sha256=engine_sha256)
         return build.path, artifact, info
 
+    def _expected_power_mode(self) -> str | None:
+        """The named target profile's default power mode (nvpmodel), for the device state's check."""
+        from harness.targets import load_target
+
+        power = load_target(self.spec.target).power if self.spec.target else None
+        return power.default_mode if power else None
+
     def _evaluate_and_measure(self, variants, built, dataset) -> None:
         jobs = self._jobs(variants, built)
         self.store.update_run(self.run_id, n_expected=len(jobs) * len(self.spec.measure.batch_sizes))
@@ -374,6 +381,7 @@ class _Sweep:
             energy_meter=ms.energy_meter,
             external_meter_command=ms.external_meter_command,
             idle_baseline_s=ms.idle_baseline_s if ms.idle_baseline_s is not None else IDLE_BASELINE_S[ms.profile],
+            expected_power_mode=self._expected_power_mode(),
         )
         measured = measure(request, ms.isolation)
         memory = MemoryStats(artifact_mb=artifact.file_mb, **measured["memory"])

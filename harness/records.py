@@ -145,6 +145,13 @@ class DeviceState:
     gpu_after: dict[str, Any]
     warnings: list[str] = field(default_factory=list)
     unavailable_reasons: dict[str, str] = field(default_factory=dict)
+    # Jetson: nvpmodel mode at the start, the target profile's default mode, and whether
+    # jetson_clocks pinned the clocks (min == max on every online CPU and the GPU); None: not read
+    power_mode: str | None = None
+    power_mode_id: int | None = None
+    expected_power_mode: str | None = None
+    jetson_clocks_active: bool | None = None
+    jetson_clocks: dict[str, Any] = field(default_factory=dict)  # source, power_mode_source, clocks (MHz)
 
 
 @dataclass(frozen=True)

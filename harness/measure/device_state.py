@@ -13,10 +13,12 @@ are decoded; a GPU reporting a power or thermal slowdown gets a warning.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from harness.measure.jetson_state import JetsonState, power_mode_warning
 from harness.records import DeviceState
 
 #: rise in any thermal zone during one timed loop that earns a warning (degrees C)
@@ -48,6 +50,7 @@ class Snapshot:
     temperatures_c: dict[str, float] = field(default_factory=dict)
     gpu: dict[str, Any] = field(default_factory=dict)
     unavailable_reasons: dict[str, str] = field(default_factory=dict)
+    jetson: JetsonState | None = None  # None: not read (no reader given)
 
 
 def _read(path: Path) -> str | None:
@@ -120,16 +123,26 @@ def decode_clock_events(bits: int) -> list[str]:
     return [name for bit, name in CLOCK_EVENT_REASONS.items() if bits & bit]
 
 
-def snapshot(sysfs_root: Path = Path("/sys"), nvml: Any = None, device_index: int = 0) -> Snapshot:
+def snapshot(
+    sysfs_root: Path = Path("/sys"), nvml: Any = None, device_index: int = 0,
+    jetson_reader: Callable[[], JetsonState] | None = None,
+) -> Snapshot:
+    """One reading; ``jetson_reader`` (e.g. ``lambda: read_jetson_state(run, sysfs)``) adds nvpmodel state."""
     governors, freq, max_freq, cpu_reason = read_cpu(sysfs_root)
     temps, thermal_reason = read_thermal(sysfs_root)
     gpu, gpu_reason = read_nvml(nvml, device_index)
     reasons = {k: v for k, v in (("cpufreq", cpu_reason), ("thermal", thermal_reason), ("gpu", gpu_reason)) if v}
-    return Snapshot(governors, freq, max_freq, temps, gpu, reasons)
+    jetson = jetson_reader() if jetson_reader is not None else None
+    return Snapshot(governors, freq, max_freq, temps, gpu, reasons, jetson)
 
 
-def device_state(before: Snapshot, after: Snapshot) -> DeviceState:
-    """The state of one timed loop from readings at its start and end, with warnings."""
+def device_state(before: Snapshot, after: Snapshot, expected_power_mode: str | None = None) -> DeviceState:
+    """The state of one timed loop from readings at its start and end, with warnings.
+
+    ``expected_power_mode`` is the target profile's default nvpmodel mode, when a target was named.
+    """
+    jetson = before.jetson
+    jetson_reasons = {f"jetson.{k}": v for k, v in jetson.unavailable_reasons.items()} if jetson else {}
     return DeviceState(
         cpu_governors=before.cpu_governors,
         cpu_freq_mhz=before.cpu_freq_mhz,
@@ -139,9 +152,33 @@ def device_state(before: Snapshot, after: Snapshot) -> DeviceState:
         temperatures_after_c=after.temperatures_c,
         gpu=before.gpu,
         gpu_after=after.gpu,
-        warnings=state_warnings(before, after),
-        unavailable_reasons={**before.unavailable_reasons, **after.unavailable_reasons},
+        warnings=state_warnings(before, after) + jetson_warnings(before.jetson, after.jetson, expected_power_mode),
+        unavailable_reasons={**before.unavailable_reasons, **after.unavailable_reasons, **jetson_reasons},
+        power_mode=jetson.power_mode if jetson else None,
+        power_mode_id=jetson.power_mode_id if jetson else None,
+        expected_power_mode=expected_power_mode,
+        jetson_clocks_active=jetson.jetson_clocks_active if jetson else None,
+        jetson_clocks={"source": jetson.jetson_clocks_source, "power_mode_source": jetson.power_mode_source,
+                       "clocks": jetson.clocks} if jetson and (jetson.power_mode or jetson.power_mode_id is not None) else {},
     )
+
+
+def jetson_warnings(before: JetsonState | None, after: JetsonState | None, expected: str | None) -> list[str]:
+    """Power mode against the target's default, and changes of mode or clock pinning during the loop."""
+    if before is None:
+        return []
+    warnings = [w] if (w := power_mode_warning(before, expected)) else []
+    if after is not None and (before.power_mode, before.power_mode_id) != (after.power_mode, after.power_mode_id):
+        warnings.append(f"the power mode changed during the measurement ({before.power_mode} -> {after.power_mode})")
+    if after is not None and before.jetson_clocks_active is not None and after.jetson_clocks_active is not None \
+            and before.jetson_clocks_active != after.jetson_clocks_active:
+        warnings.append("jetson_clocks was switched during the measurement: clocks were not the same throughout")
+    if before.jetson_clocks_active is False:
+        warnings.append(
+            "jetson_clocks is not active: CPU/GPU clocks follow DVFS, so latency varies with load "
+            "(set measure.lock_clocks = true, or run sudo jetson_clocks)"
+        )
+    return warnings
 
 
 def state_warnings(before: Snapshot, after: Snapshot) -> list[str]:

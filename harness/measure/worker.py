@@ -53,6 +53,7 @@ class MeasureRequest:
     external_meter_command: str | None = None
     idle_baseline_s: float = 0.0
     sysfs_root: str = "/sys"
+    expected_power_mode: str | None = None  # the target profile's default nvpmodel mode, if a target was named
 
     def to_json(self) -> str:
         return json.dumps(asdict(self))
@@ -180,6 +181,16 @@ def _nvml_for_state(runtime: str):
         return None
 
 
+def jetson_reader(sysfs: Path, run=None):
+    """Reads nvpmodel / jetson_clocks state; after a first reading that finds no Jetson it stops asking."""
+    from harness.measure.jetson_state import read_jetson_state, run_command
+
+    first = read_jetson_state(run or run_command, sysfs)
+    if first.power_mode is None and first.power_mode_id is None:
+        return lambda: first
+    return lambda: read_jetson_state(run or run_command, sysfs)
+
+
 def run_request(request: MeasureRequest, isolation: str) -> dict:
     from harness.measure.device_state import device_state, snapshot
     from harness.measure.gpu_timing import summarize_gpu_timing
@@ -195,6 +206,7 @@ def run_request(request: MeasureRequest, isolation: str) -> dict:
     scenarios = request.scenarios or [None] * len(request.batch_sizes)
     sysfs = Path(request.sysfs_root)
     nvml = _nvml_for_state(request.runtime)
+    jetson = jetson_reader(sysfs)
     meter = _meter(request)
     batches = []
     try:
@@ -214,13 +226,13 @@ def run_request(request: MeasureRequest, isolation: str) -> dict:
                         timings.append(runner.last_timing_ms)
 
                 energy: dict[str, Any] = {}
-                state_before = snapshot(sysfs, nvml)
+                state_before = snapshot(sysfs, nvml, jetson_reader=jetson)
                 trace = sample_latency(
                     query, rule,
                     on_start=lambda w=window: meter.begin_window(w),
                     on_end=lambda w=window, e=energy: e.update(window=meter.end_window(w)),
                 )
-                state_after = snapshot(sysfs, nvml)
+                state_after = snapshot(sysfs, nvml, jetson_reader=jetson)
                 stats = summarize(
                     trace, batch_size=b, threads=request.threads, profile=request.profile, isolation=isolation,
                     rule=rule, scenario=scenario, bootstrap_resamples=request.bootstrap_resamples,
@@ -244,7 +256,7 @@ def run_request(request: MeasureRequest, isolation: str) -> dict:
                             energy["window"], n_inferences, meter, idle=idle, idle_unavailable_reason=idle_reason,
                             trace=meter.power_trace(energy["window"]),
                         )),
-                        "device_state": to_dict(device_state(state_before, state_after)),
+                        "device_state": to_dict(device_state(state_before, state_after, request.expected_power_mode)),
                         "gpu_timing": to_dict(gpu_timing) if gpu_timing is not None else None,
                     }
                 )
