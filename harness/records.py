@@ -152,6 +152,10 @@ class DeviceState:
     expected_power_mode: str | None = None
     jetson_clocks_active: bool | None = None
     jetson_clocks: dict[str, Any] = field(default_factory=dict)  # source, power_mode_source, clocks (MHz)
+    # throttling at the loop's start or end (NVML clock-event reasons, sysfs thermal trips and
+    # clock-capping coolers), each reason suffixed @start / @end; None: nothing readable said
+    throttled: bool | None = None
+    throttle_reasons: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)

@@ -30,7 +30,7 @@ def test_snapshot_reads_governors_clocks_and_temperatures(tmp_path):
     assert snap.cpu_governors == {"cpu0": "performance", "cpu1": "performance"}
     assert snap.cpu_freq_mhz == {"cpu0": 2400.0, "cpu1": 1200.0} and snap.cpu_max_freq_mhz["cpu1"] == 3000.0
     assert snap.temperatures_c == {"x86_pkg_temp": 45.0, "acpitz": 46.0}
-    assert set(snap.unavailable_reasons) == {"gpu"}
+    assert set(snap.unavailable_reasons) == {"gpu", "thermal_throttle"}  # no trip points in this tree
     state = device_state(snap, snap)
     assert state.warnings == []
 
@@ -114,3 +114,42 @@ def test_real_nvml_reads_clocks():
 
     gpu, reason = read_nvml(pynvml, 0)
     assert reason is None and gpu["sm_clock_mhz"] > 0
+
+
+def add_trips_and_coolers(root: Path, temp_mc: int, cooler_state: int) -> Path:
+    z = root / "class/thermal/thermal_zone0"
+    (z / "trip_point_0_type").write_text("active\n")
+    (z / "trip_point_0_temp").write_text("30000\n")  # a fan trip: not throttling
+    (z / "trip_point_1_type").write_text("passive\n")
+    (z / "trip_point_1_temp").write_text(f"{temp_mc}\n")
+    for i, (kind, state) in enumerate((("pwm-fan", 3), ("gpu-balanced", cooler_state), ("Processor", 2))):
+        d = root / "class/thermal" / f"cooling_device{i}"
+        d.mkdir(parents=True, exist_ok=True)
+        (d / "type").write_text(f"{kind}\n")
+        (d / "cur_state").write_text(f"{state}\n")
+        (d / "max_state").write_text("10\n")
+    return root
+
+
+def test_thermal_throttling_from_passive_trips_and_clock_capping_coolers(tmp_path):
+    cool = snapshot(add_trips_and_coolers(fake_sysfs(tmp_path / "cool"), 95000, 0))
+    assert cool.thermal_throttle == [] and "thermal_throttle" not in cool.unavailable_reasons
+    state = device_state(cool, cool)
+    assert state.throttled is False and state.throttle_reasons == [] and state.warnings == []
+    hot = snapshot(add_trips_and_coolers(fake_sysfs(tmp_path / "hot"), 45000, 4))
+    assert hot.thermal_throttle == ["thermal-trip:x86_pkg_temp (45.0 C >= passive trip 45.0 C)",
+                                    "cooling:gpu-balanced (state 4/10)"]  # the fan and Processor are not clocks
+    state = device_state(cool, hot)
+    assert state.throttled is True
+    assert state.throttle_reasons == ["thermal-trip:x86_pkg_temp (45.0 C >= passive trip 45.0 C)@end",
+                                      "cooling:gpu-balanced (state 4/10)@end"]
+    assert any(w.startswith("thermal throttling at the end") for w in state.warnings)
+
+
+def test_throttle_flag_from_nvml_reasons_and_none_without_any_source(tmp_path):
+    state = device_state(snapshot(tmp_path, FakeNvml(reasons=0x1)), snapshot(tmp_path, FakeNvml(reasons=0x4 | 0x20)))
+    assert state.throttled is True and state.throttle_reasons == ["gpu:sw-power-cap@end", "gpu:sw-thermal-slowdown@end"]
+    idle_only = device_state(snapshot(tmp_path, FakeNvml(reasons=0x1)), snapshot(tmp_path, FakeNvml(reasons=0x2)))
+    assert idle_only.throttled is False  # gpu-idle and an applications-clock setting are not throttling
+    blind = device_state(snapshot(tmp_path), snapshot(tmp_path))
+    assert blind.throttled is None and "neither NVML" in blind.unavailable_reasons["throttled"]

@@ -51,6 +51,7 @@ class Snapshot:
     gpu: dict[str, Any] = field(default_factory=dict)
     unavailable_reasons: dict[str, str] = field(default_factory=dict)
     jetson: JetsonState | None = None  # None: not read (no reader given)
+    thermal_throttle: list[str] | None = None  # sysfs thermal throttling found; None: nothing readable says
 
 
 def _read(path: Path) -> str | None:
@@ -95,6 +96,44 @@ def read_thermal(sysfs_root: Path) -> tuple[dict[str, float], str | None]:
     return temps, None if temps else f"no readable thermal zone under {base}"
 
 
+#: cooling devices whose non-zero state caps a clock (Linux cpufreq/devfreq cooling, Jetson's
+#: cpu-/gpu-/emc-balanced and throttle devices); fans and ACPI "Processor"/TCC offsets are left out
+THROTTLE_COOLING_MARKERS = ("cpufreq", "devfreq", "balanced", "throttle")
+
+
+def read_thermal_throttle(sysfs_root: Path) -> tuple[list[str] | None, str | None]:
+    """Thermal throttling readable from sysfs: zones at or above a passive trip, active clock-capping coolers.
+
+    ``([], None)`` means readable and not throttling; ``(None, reason)`` means nothing here says.
+    """
+    base = Path(sysfs_root) / "class" / "thermal"
+    found: list[str] = []
+    readable = False
+    for zone in sorted(base.glob("thermal_zone*")):
+        text = _read(zone / "temp")
+        if text is None or not text.lstrip("-").isdigit():
+            continue
+        temp_c, kind = int(text) / 1000.0, _read(zone / "type") or zone.name
+        for trip_type in sorted(zone.glob("trip_point_*_type")):
+            trip = _read(trip_type.with_name(trip_type.name.replace("_type", "_temp")))
+            if _read(trip_type) != "passive" or trip is None or not trip.lstrip("-").isdigit() or int(trip) <= 0:
+                continue
+            readable = True
+            if temp_c >= int(trip) / 1000.0:
+                found.append(f"thermal-trip:{kind} ({temp_c:.1f} C >= passive trip {int(trip) / 1000.0:.1f} C)")
+                break
+    for dev in sorted(base.glob("cooling_device*")):
+        kind, state, top = (_read(dev / f) for f in ("type", "cur_state", "max_state"))
+        if not kind or not any(m in kind for m in THROTTLE_COOLING_MARKERS) or not (state or "").isdigit():
+            continue
+        readable = True
+        if int(state) > 0:
+            found.append(f"cooling:{kind} (state {state}/{top})")
+    if not readable:
+        return None, f"no passive trip point or clock-capping cooling device under {base}"
+    return found, None
+
+
 def read_nvml(nvml: Any, device_index: int = 0) -> tuple[dict[str, Any], str | None]:
     """SM / memory clocks, maximum and applications SM clock, temperature and clock-event reasons."""
     if nvml is None:
@@ -133,7 +172,10 @@ def snapshot(
     gpu, gpu_reason = read_nvml(nvml, device_index)
     reasons = {k: v for k, v in (("cpufreq", cpu_reason), ("thermal", thermal_reason), ("gpu", gpu_reason)) if v}
     jetson = jetson_reader() if jetson_reader is not None else None
-    return Snapshot(governors, freq, max_freq, temps, gpu, reasons, jetson)
+    throttle, throttle_reason = read_thermal_throttle(sysfs_root)
+    if throttle_reason:
+        reasons["thermal_throttle"] = throttle_reason
+    return Snapshot(governors, freq, max_freq, temps, gpu, reasons, jetson, throttle)
 
 
 def device_state(before: Snapshot, after: Snapshot, expected_power_mode: str | None = None) -> DeviceState:
@@ -142,7 +184,10 @@ def device_state(before: Snapshot, after: Snapshot, expected_power_mode: str | N
     ``expected_power_mode`` is the target profile's default nvpmodel mode, when a target was named.
     """
     jetson = before.jetson
-    jetson_reasons = {f"jetson.{k}": v for k, v in jetson.unavailable_reasons.items()} if jetson else {}
+    extra_reasons = {f"jetson.{k}": v for k, v in jetson.unavailable_reasons.items()} if jetson else {}
+    throttled, throttle_reasons, throttle_reason = throttling(before, after)
+    if throttle_reason:
+        extra_reasons["throttled"] = throttle_reason
     return DeviceState(
         cpu_governors=before.cpu_governors,
         cpu_freq_mhz=before.cpu_freq_mhz,
@@ -153,14 +198,37 @@ def device_state(before: Snapshot, after: Snapshot, expected_power_mode: str | N
         gpu=before.gpu,
         gpu_after=after.gpu,
         warnings=state_warnings(before, after) + jetson_warnings(before.jetson, after.jetson, expected_power_mode),
-        unavailable_reasons={**before.unavailable_reasons, **after.unavailable_reasons, **jetson_reasons},
+        unavailable_reasons={**before.unavailable_reasons, **after.unavailable_reasons, **extra_reasons},
         power_mode=jetson.power_mode if jetson else None,
         power_mode_id=jetson.power_mode_id if jetson else None,
         expected_power_mode=expected_power_mode,
         jetson_clocks_active=jetson.jetson_clocks_active if jetson else None,
+        throttled=throttled,
+        throttle_reasons=throttle_reasons,
         jetson_clocks={"source": jetson.jetson_clocks_source, "power_mode_source": jetson.power_mode_source,
                        "clocks": jetson.clocks} if jetson and (jetson.power_mode or jetson.power_mode_id is not None) else {},
     )
+
+
+def throttling(before: Snapshot, after: Snapshot) -> tuple[bool | None, list[str], str | None]:
+    """Whether the loop ran throttled, judged at its start and end: ``(flag, reasons, why None)``.
+
+    Sources: NVML clock-event reasons (power cap, thermal and hardware slowdowns; not idle or
+    application-clock settings) and sysfs thermal throttling. False needs at least one source
+    read; with none the flag is None and the third item says why.
+    """
+    reasons: list[str] = []
+    readable = False
+    for label, snap in (("start", before), ("end", after)):
+        if "clock_event_reasons" in snap.gpu:
+            readable = True
+            reasons += [f"gpu:{r}@{label}" for r in snap.gpu["clock_event_reasons"] if r in THROTTLING]
+        if snap.thermal_throttle is not None:
+            readable = True
+            reasons += [f"{r}@{label}" for r in snap.thermal_throttle]
+    if not readable:
+        return None, [], "neither NVML clock-event reasons nor sysfs thermal throttling could be read"
+    return bool(reasons), reasons, None
 
 
 def jetson_warnings(before: JetsonState | None, after: JetsonState | None, expected: str | None) -> list[str]:
@@ -210,4 +278,9 @@ def state_warnings(before: Snapshot, after: Snapshot) -> list[str]:
         throttled = [r for r in snap.gpu.get("clock_event_reasons", []) if r in THROTTLING]
         if throttled:
             warnings.append(f"GPU clocks were held down at the {label} of the measurement ({', '.join(throttled)})")
+        if snap.thermal_throttle:
+            warnings.append(
+                f"thermal throttling at the {label} of the measurement ({'; '.join(snap.thermal_throttle)}): "
+                "this point was measured on a throttled device; let it cool and measure again"
+            )
     return warnings
