@@ -245,6 +245,10 @@ class MeasureSpec(Spec):
     external_meter_command: str | None = None  # prints watts (or joules) per line; see harness.meters.external
     threads: Positive | None = None
     isolation: Literal["process", "inline"] = "process"
+    # pin clocks while measuring, restored afterwards (harness.measure.clock_lock): jetson_clocks on a
+    # Jetson, NVML locked GPU clocks elsewhere; needs root, and warns (never fails) without it
+    lock_clocks: bool = False
+    lock_gpu_clock_mhz: Positive | None = None  # None: the GPU's default applications (base) SM clock
 
     @model_validator(mode="before")
     @classmethod

@@ -382,6 +382,8 @@ class _Sweep:
             external_meter_command=ms.external_meter_command,
             idle_baseline_s=ms.idle_baseline_s if ms.idle_baseline_s is not None else IDLE_BASELINE_S[ms.profile],
             expected_power_mode=self._expected_power_mode(),
+            lock_clocks=ms.lock_clocks,
+            lock_gpu_clock_mhz=ms.lock_gpu_clock_mhz,
         )
         measured = measure(request, ms.isolation)
         memory = MemoryStats(artifact_mb=artifact.file_mb, **measured["memory"])

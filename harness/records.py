@@ -156,6 +156,10 @@ class DeviceState:
     # clock-capping coolers), each reason suffixed @start / @end; None: nothing readable said
     throttled: bool | None = None
     throttle_reasons: list[str] = field(default_factory=list)
+    # measure.lock_clocks: whether the lock was taken (None: not asked for) and how; clock_lock holds
+    # method (nvml | nvidia-smi | jetson_clocks), gpu_clock_mhz and restored (None: nothing to restore)
+    clocks_locked: bool | None = None
+    clock_lock: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

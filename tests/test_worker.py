@@ -108,3 +108,34 @@ def test_output_check_by_hand():
     assert check["output_check_argmax_agreement"] == pytest.approx(2 / 3)
     assert check["output_check_max_abs_diff"] == pytest.approx(2.5)
     assert "no reference" in output_check(got, None)["output_check_unavailable_reason"]
+
+
+def test_clock_lock_is_recorded_and_released_even_when_the_measurement_raises(tiny_onnx, tiny_dataset, tmp_path,
+                                                                              monkeypatch):
+    from contextlib import contextmanager
+
+    import harness.measure.clock_lock as clock_lock_module
+
+    inputs = tmp_path / "x.npy"
+    np.save(inputs, tiny_dataset.evaluation.x[:2])
+    req = replace(request(tiny_onnx, inputs), lock_clocks=True, energy_meter="null", sysfs_root=str(tmp_path / "sys"))
+    result = measure(req, "inline")  # a CPU runtime: nothing to lock, a warning says so
+    state = result["batches"][0]["device_state"]
+    assert state["clocks_locked"] is False and state["clock_lock"]["method"] is None
+    assert any(w.startswith("clock lock:") and "CPU governor" in w for w in state["warnings"])
+
+    events = []
+
+    @contextmanager
+    def fake_lock(requested, **kwargs):
+        events.append(("lock", kwargs["kind"]))
+        try:
+            yield clock_lock_module.ClockLockState(requested, locked=True, method="fake")
+        finally:
+            events.append(("restore",))
+
+    monkeypatch.setattr(clock_lock_module, "clock_lock", fake_lock)
+    np.save(inputs, np.zeros((2, 3, 5, 5), np.float32))  # the wrong shape: the runtime raises mid-measurement
+    with pytest.raises(Exception):
+        measure(req, "inline")
+    assert events == [("lock", "cpu"), ("restore",)]

@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import sys
 import time
+from contextlib import ExitStack, closing
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -54,6 +55,8 @@ class MeasureRequest:
     idle_baseline_s: float = 0.0
     sysfs_root: str = "/sys"
     expected_power_mode: str | None = None  # the target profile's default nvpmodel mode, if a target was named
+    lock_clocks: bool = False
+    lock_gpu_clock_mhz: int | None = None
 
     def to_json(self) -> str:
         return json.dumps(asdict(self))
@@ -191,7 +194,24 @@ def jetson_reader(sysfs: Path, run=None):
     return lambda: read_jetson_state(run or run_command, sysfs)
 
 
+def _lock_kind(runtime: str, jetson_state) -> str:
+    if jetson_state.power_mode is not None or jetson_state.power_mode_id is not None:
+        return "jetson"
+    return "gpu" if runtime_on_gpu(runtime) else "cpu"
+
+
+def _record_lock(batches: list[dict], lock) -> None:
+    """The clock lock's outcome (known only once it is released) into every batch's device state."""
+    if not lock.requested:
+        return
+    for b in batches:
+        state = b["device_state"]
+        state["clock_lock"] = lock.record()
+        state["warnings"] = state["warnings"] + [f"clock lock: {w}" for w in lock.warnings]
+
+
 def run_request(request: MeasureRequest, isolation: str) -> dict:
+    from harness.measure.clock_lock import clock_lock
     from harness.measure.device_state import device_state, snapshot
     from harness.measure.gpu_timing import summarize_gpu_timing
     from harness.meters.base import energy_stats
@@ -207,9 +227,13 @@ def run_request(request: MeasureRequest, isolation: str) -> dict:
     sysfs = Path(request.sysfs_root)
     nvml = _nvml_for_state(request.runtime)
     jetson = jetson_reader(sysfs)
-    meter = _meter(request)
     batches = []
-    try:
+    with ExitStack() as stack:  # on exit: the meter closes, then the clocks are restored (also on errors)
+        lock = stack.enter_context(clock_lock(
+            request.lock_clocks, kind=_lock_kind(request.runtime, jetson()), state_dir=Path(request.inputs_npy).parent,
+            nvml=nvml, gpu_clock_mhz=request.lock_gpu_clock_mhz,
+        ))
+        meter = stack.enter_context(closing(_meter(request)))
         idle, idle_reason = idle_baseline(meter, request.idle_baseline_s)
         rss_before, rss_before_reason = proc_status_mb("VmRSS")
         with runner_cls(artifact, threads=request.threads) as runner:
@@ -256,14 +280,16 @@ def run_request(request: MeasureRequest, isolation: str) -> dict:
                             energy["window"], n_inferences, meter, idle=idle, idle_unavailable_reason=idle_reason,
                             trace=meter.power_trace(energy["window"]),
                         )),
-                        "device_state": to_dict(device_state(state_before, state_after, request.expected_power_mode)),
+                        "device_state": to_dict(replace(
+                            device_state(state_before, state_after, request.expected_power_mode),
+                            clocks_locked=lock.locked if lock.requested else None,
+                        )),
                         "gpu_timing": to_dict(gpu_timing) if gpu_timing is not None else None,
                     }
                 )
             activation_mb = getattr(runner, "activation_mb", None)
             peak_gpu = runner.peak_gpu_mb() if hasattr(runner, "peak_gpu_mb") else None
-    finally:
-        meter.close()
+    _record_lock(batches, lock)
     memory = _memory(isolation, rss_before, rss_before_reason, rss_after, rss_after_reason, activation_mb, peak_gpu)
     memory["weights_mb"], why = weights_mb(artifact, runner_cls.artifact_format)
     if why:
