@@ -306,12 +306,15 @@ class _Sweep:
                            sha256=engine_sha256)
         return build.path, artifact, info
 
-    def _expected_power_mode(self) -> str | None:
-        """The named target profile's default power mode (nvpmodel), for the device state's check."""
+    def _target_facts(self) -> dict:
+        """From the named target profile: its default power mode (checked against nvpmodel) and unified memory."""
         from harness.targets import load_target
 
-        power = load_target(self.spec.target).power if self.spec.target else None
-        return power.default_mode if power else None
+        if not self.spec.target:
+            return {}
+        profile = load_target(self.spec.target)
+        return {"expected_power_mode": profile.power.default_mode if profile.power else None,
+                "unified_memory": profile.memory.unified}
 
     def _evaluate_and_measure(self, variants, built, dataset) -> None:
         jobs = self._jobs(variants, built)
@@ -381,7 +384,7 @@ class _Sweep:
             energy_meter=ms.energy_meter,
             external_meter_command=ms.external_meter_command,
             idle_baseline_s=ms.idle_baseline_s if ms.idle_baseline_s is not None else IDLE_BASELINE_S[ms.profile],
-            expected_power_mode=self._expected_power_mode(),
+            **self._target_facts(),
             lock_clocks=ms.lock_clocks,
             lock_gpu_clock_mhz=ms.lock_gpu_clock_mhz,
         )

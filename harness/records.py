@@ -126,9 +126,15 @@ class MemoryStats:
     rss_after_load_mb: float | None = None
     runtime_load_mb: float | None = None  # after load - before load
     inference_rss_growth_mb: float | None = None  # peak - after load
-    activation_mb: float | None = None  # a runtime's own activation/workspace figure (TensorRT)
+    activation_mb: float | None = None  # a runtime's own activation/workspace figure (TensorRT device_memory_size)
     peak_gpu_mb: float | None = None
     unavailable_reasons: dict[str, str] = field(default_factory=dict)
+    # computed, not a file that exists: the initializers stored as sparse_weights_format
+    # ("bitmask+values": 1 bit per element + the non-zero values; dense where smaller)
+    sparse_weights_mb: float | None = None
+    sparse_weights_format: str | None = None
+    process_gpu_mb: float | None = None  # NVML usedGpuMemory of this pid: largest reading after load / each batch
+    system_memory_delta_mb: float | None = None  # unified memory: MemAvailable before load - its lowest reading
 
 
 @dataclass(frozen=True)

@@ -162,10 +162,17 @@ def _engine(trt: FakeTensorRT, plan: bytes):
     return _Engine(trt, json.loads(plan[len(b"FAKE-ENGINE"):])["profiles"])
 
 
+#: the fake engine's activation memory (bytes); 11.x keeps only the _v2 property
+FAKE_DEVICE_MEMORY_BYTES = 3 * 2**20
+
+
 class _Engine:
     def __init__(self, trt: FakeTensorRT, profiles: list) -> None:
         self.trt, self.profiles = trt, profiles
         self.num_io_tensors, self.num_optimization_profiles = 2, len(profiles)
+        self.device_memory_size_v2 = FAKE_DEVICE_MEMORY_BYTES
+        if int(trt.__version__.split(".")[0]) < 11:
+            self.device_memory_size = FAKE_DEVICE_MEMORY_BYTES
 
     def get_tensor_name(self, i: int) -> str:
         return ["input", "logits"][i]

@@ -91,3 +91,24 @@ def test_here_no_cuda_backend_is_installed_and_the_hint_names_cuda_python_and_py
     with pytest.raises(MissingDependency, match="cuda-python") as info:
         default_cuda_backend()
     assert "pycuda" in info.value.hint
+
+
+@pytest.mark.parametrize("version", ["10.3.0", "11.4.1"])
+def test_runner_exposes_the_engine_activation_memory(engine, version):
+    from tests.test_tensorrt_fake import FAKE_DEVICE_MEMORY_BYTES
+
+    trt, cudart = fakes(version)
+    with TensorRTRunner(engine, trt=trt, cuda=CudaPythonBackend(cudart)) as runner:
+        assert runner.activation_mb == FAKE_DEVICE_MEMORY_BYTES / 2**20 and runner.activation_unavailable_reason is None
+
+
+def test_engine_device_memory_falls_back_and_says_why_when_absent():
+    from types import SimpleNamespace
+
+    from harness.runtimes.tensorrt import engine_device_memory_mb
+
+    assert engine_device_memory_mb(SimpleNamespace(device_memory_size=2**21)) == (2.0, None)
+    assert engine_device_memory_mb(SimpleNamespace(get_device_memory_size_v2=None, device_memory_size_v2=lambda: 2**20)) \
+        == (1.0, None)
+    value, reason = engine_device_memory_mb(SimpleNamespace())
+    assert value is None and "device_memory_size_v2" in reason

@@ -95,7 +95,8 @@ def test_a_point_records_sha_output_check_memory_stack_and_device_state(tiny_onn
     assert mem["runtime_load_mb"] == pytest.approx(mem["rss_after_load_mb"] - mem["rss_before_load_mb"])
     assert mem["inference_rss_growth_mb"] >= 0
     assert 0 < mem["weights_mb"] < 1 and mem["activation_mb"] is None
-    assert set(mem["unavailable_reasons"]) == {"activation_mb", "peak_gpu_mb"}
+    assert set(mem["unavailable_reasons"]) == {"activation_mb", "peak_gpu_mb", "process_gpu_mb", "system_memory_delta_mb"}
+    assert 0 < mem["sparse_weights_mb"] <= mem["weights_mb"] and mem["sparse_weights_format"] == "bitmask+values"
 
 
 def test_output_check_by_hand():

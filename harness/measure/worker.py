@@ -57,6 +57,7 @@ class MeasureRequest:
     expected_power_mode: str | None = None  # the target profile's default nvpmodel mode, if a target was named
     lock_clocks: bool = False
     lock_gpu_clock_mhz: int | None = None
+    unified_memory: bool = False  # the target's CPU and GPU share memory (Jetson): record the system delta
 
     def to_json(self) -> str:
         return json.dumps(asdict(self))
@@ -214,6 +215,7 @@ def run_request(request: MeasureRequest, isolation: str) -> dict:
     from harness.measure.clock_lock import clock_lock
     from harness.measure.device_state import device_state, snapshot
     from harness.measure.gpu_timing import summarize_gpu_timing
+    from harness.measure.memory import SPARSE_FORMAT, MemoryProbe, sparse_weights_mb
     from harness.meters.base import energy_stats
     from harness.runtimes import RUNTIMES
 
@@ -236,8 +238,11 @@ def run_request(request: MeasureRequest, isolation: str) -> dict:
         meter = stack.enter_context(closing(_meter(request)))
         idle, idle_reason = idle_baseline(meter, request.idle_baseline_s)
         rss_before, rss_before_reason = proc_status_mb("VmRSS")
+        probe = MemoryProbe(nvml=nvml, unified=request.unified_memory)
+        probe.before_load()
         with runner_cls(artifact, threads=request.threads) as runner:
             rss_after, rss_after_reason = proc_status_mb("VmRSS")
+            probe.sample()
             for b, scenario in zip(request.batch_sizes, scenarios):
                 xb = _batch(x, b)
                 window = f"{request.runtime}/bs{b}"
@@ -257,6 +262,7 @@ def run_request(request: MeasureRequest, isolation: str) -> dict:
                     on_end=lambda w=window, e=energy: e.update(window=meter.end_window(w)),
                 )
                 state_after = snapshot(sysfs, nvml, jetson_reader=jetson)
+                probe.sample()
                 stats = summarize(
                     trace, batch_size=b, threads=request.threads, profile=request.profile, isolation=isolation,
                     rule=rule, scenario=scenario, bootstrap_resamples=request.bootstrap_resamples,
@@ -288,12 +294,22 @@ def run_request(request: MeasureRequest, isolation: str) -> dict:
                     }
                 )
             activation_mb = getattr(runner, "activation_mb", None)
+            activation_reason = getattr(runner, "activation_unavailable_reason", None)
             peak_gpu = runner.peak_gpu_mb() if hasattr(runner, "peak_gpu_mb") else None
     _record_lock(batches, lock)
     memory = _memory(isolation, rss_before, rss_before_reason, rss_after, rss_after_reason, activation_mb, peak_gpu)
+    if activation_mb is None and activation_reason:
+        memory["unavailable_reasons"]["activation_mb"] = activation_reason
     memory["weights_mb"], why = weights_mb(artifact, runner_cls.artifact_format)
     if why:
         memory["unavailable_reasons"]["weights_mb"] = why
+    memory["sparse_weights_mb"], why = sparse_weights_mb(artifact, runner_cls.artifact_format)
+    memory["sparse_weights_format"] = SPARSE_FORMAT if memory["sparse_weights_mb"] is not None else None
+    if why:
+        memory["unavailable_reasons"]["sparse_weights_mb"] = why
+    probed, why_not = probe.result()
+    memory.update(probed)
+    memory["unavailable_reasons"].update(why_not)
     return {
         "batches": batches,
         "peak_rss_mb": memory["peak_rss_mb"],

@@ -179,6 +179,18 @@ def _handle(stream: Any) -> Any:
     return getattr(stream, "handle", stream)  # a pycuda Stream carries its handle; cuda-python's is one
 
 
+def engine_device_memory_mb(engine: Any) -> tuple[float | None, str | None]:
+    """Activation/scratch memory an execution context needs (MiB): ``device_memory_size_v2`` (10.1+, the
+    largest over optimization profiles), else ``device_memory_size`` (10.0); trtexec's "device memory size"."""
+    for name in ("device_memory_size_v2", "device_memory_size"):
+        value = getattr(engine, name, None)
+        if callable(value):
+            value = value()
+        if isinstance(value, int | float) and value >= 0:
+            return value / 2**20, None
+    return None, "this TensorRT engine exposes neither device_memory_size_v2 nor device_memory_size"
+
+
 class TensorRTRunner(Runner):
     name = "tensorrt"
     artifact_format = "tensorrt-engine"
@@ -204,6 +216,7 @@ class TensorRTRunner(Runner):
         if self._engine is None:
             raise InputError(f"tensorrt: cannot deserialize {self.artifact} (built for another GPU or TensorRT "
                              f"version than {trt.__version__} on {self.device_name}?)")
+        self.activation_mb, self.activation_unavailable_reason = engine_device_memory_mb(self._engine)
         self._context = self._engine.create_execution_context()
         names = [self._engine.get_tensor_name(i) for i in range(self._engine.num_io_tensors)]
         inputs = [n for n in names if self._engine.get_tensor_mode(n) == trt.TensorIOMode.INPUT]
