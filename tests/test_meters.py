@@ -201,3 +201,14 @@ def test_registry_resolves_null_and_rapl_lazily() -> None:
     assert {"null", "rapl"} <= set(METERS.names())
     assert METERS.get("null") is NullMeter
     assert METERS.get("rapl") is RaplMeter
+
+
+def test_window_shorter_than_one_sensor_update_says_it_is_not_a_measurement(one_package: Path) -> None:
+    clock = FakeClock(100.0)
+    meter = RaplMeter(one_package, clock=clock)
+    assert meter.sensor_period_s == 0.001 and meter.required_window_s == meter.min_window_s
+    meter.begin_window("blink")
+    clock.advance(0.0005)
+    blink = meter.end_window("blink")
+    assert len(blink.warnings) == 2
+    assert blink.warnings[1].startswith("window of 0.0005 s is shorter than one 0.001 s update of the rapl sensor")

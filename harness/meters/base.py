@@ -95,10 +95,17 @@ class EnergyMeter(ABC):
         why = "" if required_s == self.min_window_s else (
             f" (100 x its {_seconds(self.sensor_period_s or 0.0)} s sensor update period)"
         )
-        return [
+        warnings = [
             f"window of {_seconds(duration_s)} s is shorter than the {_seconds(required_s)} s "
             f"minimum for this meter{why}; energy may be dominated by {error_source}"
         ]
+        if self.sensor_period_s is not None and duration_s < self.sensor_period_s:
+            warnings.append(
+                f"window of {_seconds(duration_s)} s is shorter than one {_seconds(self.sensor_period_s)} s update "
+                f"of the {self.name} sensor: its energy is not a measurement (it may read zero, or one reading "
+                "stretched over the window)"
+            )
+        return warnings
 
     def _edge(self) -> tuple[float, Any]:
         """Time and state at a window edge; counter meters snapshot their counters."""

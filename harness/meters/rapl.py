@@ -43,7 +43,8 @@ class RaplMeter(EnergyMeter):
     name = "rapl"
     scope = "cpu-package"
     source = "rapl-counter"
-    sample_period_s = None  # counters are read at the window edges (they update about every 1 ms)
+    sample_period_s = None  # counters are read at the window edges
+    sensor_period_s = 0.001  # the counters update about every 1 ms; the 1-s minimum window dominates
 
     def __init__(
         self,
