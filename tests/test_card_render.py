@@ -223,3 +223,25 @@ def test_a_power_trace_kept_on_the_chosen_points_energy_record_is_plotted_withou
     assert plan[POWER].files == ("power.svg", "power.png") and "from jetson" in plan[POWER].caption
     images = write_figures(traced, tmp_path, plan)
     assert images["power.png"].startswith(PNG_SIGNATURE)
+
+
+def test_device_state_and_memory_stack_of_the_chosen_point_are_stated_with_their_scope() -> None:
+    from harness.records import DeviceState, MemoryStats
+
+    report = card_report()
+    chosen = report.points[1]
+    state = DeviceState(cpu_governors={"cpu0": "performance"}, cpu_freq_mhz={}, cpu_freq_after_mhz={},
+                        cpu_max_freq_mhz={}, temperatures_c={"soc": 51.0}, temperatures_after_c={"soc": 58.0},
+                        gpu={}, gpu_after={}, warnings=["power mode 15W is not the profile default MAXN"],
+                        power_mode="15W", expected_power_mode="MAXN", jetson_clocks_active=False, throttled=True,
+                        throttle_reasons=["thermal@end"], clocks_locked=True,
+                        clock_lock={"method": "jetson_clocks", "gpu_clock_mhz": None, "restored": True})
+    memory = MemoryStats(artifact_mb=2.0, peak_rss_mb=300.0, weights_mb=1.9, sparse_weights_mb=1.1,
+                         sparse_weights_format="bitmask+values", system_memory_delta_mb=412.0)
+    points = [dataclasses.replace(p, device_state=state, memory=memory) if p is chosen else p for p in report.points]
+    card = render_card(dataclasses.replace(report, points=points), "md")
+    assert "power mode 15W (profile default MAXN); jetson_clocks not active; THROTTLED (thermal@end)" in card
+    assert "clocks locked by jetson_clocks" in card and "hottest zone soc 51 C before, 58 C after" in card
+    assert "Warnings: power mode 15W is not the profile default MAXN." in card
+    assert "unified-memory delta 412.00 MB" in card
+    assert "weights stored sparse (bitmask+values) would take 1.10 MB (computed, not a shipped file)" in card

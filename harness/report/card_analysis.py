@@ -225,6 +225,20 @@ def _device_state(point: OperatingPoint) -> str:
         parts.append(f"temperatures {f.unavailable(ds.unavailable_reasons.get('temperatures_c'))}")
     if ds.gpu:
         parts.append("GPU " + ", ".join(f"{k} {v}" for k, v in sorted(ds.gpu.items())))
+    if ds.power_mode is not None:
+        expected = f" (profile default {ds.expected_power_mode})" if ds.expected_power_mode else ""
+        parts.append(f"power mode {ds.power_mode}{expected}")
+    if ds.jetson_clocks_active is not None:
+        parts.append(f"jetson_clocks {'active' if ds.jetson_clocks_active else 'not active'}")
+    if ds.throttled is None:
+        parts.append(f"throttling {f.unavailable(ds.unavailable_reasons.get('throttled'))}")
+    else:
+        parts.append("THROTTLED (" + ", ".join(ds.throttle_reasons) + ")" if ds.throttled else "not throttled")
+    if ds.clocks_locked is not None:
+        lock = ds.clock_lock or {}
+        how = f" by {lock['method']}" if lock.get("method") else ""
+        mhz = f" at {lock['gpu_clock_mhz']} MHz" if lock.get("gpu_clock_mhz") else ""
+        parts.append(f"clocks locked{how}{mhz}" if ds.clocks_locked else "clock lock asked for but not taken")
     text = "Device state: " + "; ".join(parts) + "."
     if ds.warnings:
         text += " Warnings: " + "; ".join(ds.warnings) + "."
@@ -292,7 +306,13 @@ def _memory(point: OperatingPoint) -> Paragraph:
     text = (f": artifact {f.mb(mem.artifact_mb)} on disk (weights {part('weights_mb', mem.weights_mb)}); peak RSS "
             f"{rss}, of which the runtime and loaded model took {part('runtime_load_mb', mem.runtime_load_mb)} and "
             f"inference grew {part('inference_rss_growth_mb', mem.inference_rss_growth_mb)}; activations/workspace "
-            f"{part('activation_mb', mem.activation_mb)}; GPU peak {part('peak_gpu_mb', mem.peak_gpu_mb)}. Scope: the "
+            f"{part('activation_mb', mem.activation_mb)}; GPU peak {part('peak_gpu_mb', mem.peak_gpu_mb)}"
+            + (f", this process on the GPU {f.mb(mem.process_gpu_mb)}" if mem.process_gpu_mb is not None else "")
+            + (f"; unified-memory delta {f.mb(mem.system_memory_delta_mb)}" if mem.system_memory_delta_mb is not None
+               else "")
+            + (f"; weights stored sparse ({mem.sparse_weights_format}) would take {f.mb(mem.sparse_weights_mb)} "
+               "(computed, not a shipped file)" if mem.sparse_weights_mb is not None else "")
+            + ". Scope: the "
             "measuring process, model loaded and timed. Method: the kernel's high-water mark (VmHWM) and "
             "/proc/self/status before and after loading.")
     return Paragraph([Strong("Memory"), text])
