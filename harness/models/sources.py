@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -45,7 +46,7 @@ SOURCES.register("exported-program", "harness.models.sources:load_exported_progr
 
 #: what the CLI prints and the report notes when a fixed artifact meets pruning variants
 FIXED_ARTIFACT_NOTE = (
-    "the model is a {what} ({name}): only quantization and runtime variants apply; "
+    "the model is {what} ({name}): only quantization and runtime variants apply; "
     "pruning / fine-tuning variants skipped: {skipped}"
 )
 
@@ -229,9 +230,9 @@ def check_onnx_fits(path: Path, dataset: Dataset) -> None:
 
     got, want = dims(inputs[0]), [None, *dataset.input_shape]
     if len(got) != len(want) or any(g is not None and g != w for g, w in zip(got[1:], want[1:], strict=False)):
-        shown = ["?" if g is None else g for g in got]
+        shown = ", ".join("?" if g is None else str(g) for g in got)
         raise InputError(
-            f"ONNX file {path} takes input {inputs[0].name!r} of shape {shown}, but the dataset gives images of "
+            f"ONNX file {path} takes input {inputs[0].name!r} of shape ({shown}), but the dataset gives images of "
             f"(C, H, W) = {tuple(dataset.input_shape)}: set dataset.image_size / dataset.channels to match"
         )
     if model.graph.output:
@@ -257,11 +258,11 @@ def read_state_dict(path: Path) -> dict[str, Any]:
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
-        text = str(exc)
-        if "weights_only" in text or "Unsupported global" in text or "Weights only load failed" in text:
+        found = re.search(r"Unsupported global: GLOBAL ([\w.]+)", str(exc))
+        if found:
             raise InputError(
-                f"checkpoint {path} was refused: it holds Python objects beyond tensors "
-                "(a pickle that could run code), and checkpoints are loaded with weights_only=True; "
+                f"checkpoint {path} was refused: it pickles {found.group(1)}, a Python object beyond tensors "
+                "that could run code, and checkpoints are loaded with weights_only=True (nothing was executed); "
                 "save model.state_dict() instead"
             ) from None
         raise InputError(f"checkpoint {path} is truncated or corrupt: {_first_line(exc)}") from None
