@@ -124,3 +124,29 @@ def test_nan_outputs_fail_that_point_with_a_stored_error_and_the_run_exits_6(tmp
     assert stored["dense+int8"].error == failed["error"] and stored["dense"].status == "ok"
     assert store.run_row(doc["run_id"])["status"] == "partial"
     store.close()
+
+
+@pytest.mark.slow  # exports the program to ONNX and measures two runtimes: ~25 s on a shared 2-core CPU
+def test_an_exported_program_runs_on_torch_and_onnxruntime_as_the_dense_baseline(tiny_onnx, tmp_path):
+    program = tiny_onnx.with_suffix(".pt2")  # written beside the ONNX file by the fixture
+    path = tmp_path / "exp.toml"
+    path.write_text(tiny_experiment("pt2-model", sections=PRUNE_AND_INT8.split("[[quantize]]")[0]).replace(
+        'runtimes = ["onnxruntime"]', 'runtimes = ["onnxruntime", "torch"]'))
+    result = _invoke(str(path), "--model", str(program), "--results-dir", str(tmp_path))
+    assert result.exit_code == 0, result.output[-3000:]
+    doc = json.loads(result.stdout)
+    assert {(p["variant_name"], p["runtime"]) for p in doc["points"]} == {("dense", "onnxruntime"), ("dense", "torch")}
+    top1 = {p["runtime"]: p["top1"] for p in doc["points"]}
+    assert top1["torch"] == pytest.approx(top1["onnxruntime"], abs=0.01)  # the same program, two runtimes
+    assert "magnitude-0.5" in " ".join(result.stderr.split())
+
+
+def test_a_manifest_with_missing_columns_exits_5_naming_them(tmp_path, monkeypatch, capsys):
+    from tests.test_datasets_folders import write_manifest
+
+    manifest, _ = write_manifest(tmp_path)
+    exp = tmp_path / "exp.toml"
+    exp.write_text(tiny_experiment("manifest", dataset=f'name = "manifest"\npath = "{manifest}"\n'
+                                   'group_attributes = ["income"]\n'))
+    code, error = run_main(monkeypatch, capsys, "run", str(exp), "--results-dir", str(tmp_path / "r"))
+    assert code == 5 and f"{manifest} lacks columns income" in error

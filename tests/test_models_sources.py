@@ -212,3 +212,13 @@ def test_a_population_needs_trainable_models_and_a_file_takes_no_checkpoint():
     with pytest.raises(ValueError, match="channels sets a zoo model"):
         ExperimentSpec(model={"name": "timm:resnet18", "channels": [4]})
     ExperimentSpec(model={"name": "torchvision:whatever"})  # resolved when the run loads it, not at validation
+
+
+def test_an_exported_program_is_a_fixed_baseline_and_a_corrupt_one_is_named(tiny_onnx, tiny_dataset, tmp_path):
+    program = tiny_onnx.with_suffix(".pt2")  # written beside the ONNX file by the fixture
+    baseline = baseline_of(ModelSpec(name=str(program)), tiny_dataset, tmp_path)
+    assert baseline.fixed and baseline.kind == "exported-program" and baseline.file == program
+    broken = tmp_path / "broken.pt2"
+    broken.write_bytes(program.read_bytes()[:200])
+    with pytest.raises(InputError, match=f"exported program {broken} cannot be loaded"):
+        baseline_of(ModelSpec(name=str(broken)), tiny_dataset, tmp_path)

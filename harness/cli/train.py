@@ -47,8 +47,11 @@ def train_command(
     overrides: dict = {}
     if model is not None:
         overrides["model"] = model_overrides(model, None)
-    if dataset is not None or data_path is not None:
-        overrides["dataset"] = {k: v for k, v in (("name", dataset), ("path", data_path)) if v is not None}
+    if dataset is not None:  # another dataset: the file's dataset-specific keys do not carry over
+        overrides["dataset"] = {"name": dataset, "path": data_path, "target": None, "group_attributes": [],
+                                "long_tail": None}
+    elif data_path is not None:
+        overrides["dataset"] = {"path": data_path}
     if epochs is not None:
         overrides["train"] = {"epochs": epochs}
     if seed is not None:

@@ -196,7 +196,7 @@ def check_fits(model, dataset: Dataset, label: str) -> None:
         if was_training:
             model.eval()
     except NotImplementedError:  # an exported program's module has no train / eval switch
-        pass
+        was_training = False
     try:
         with torch.no_grad():
             out = model(x)
