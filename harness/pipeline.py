@@ -195,6 +195,9 @@ class _Sweep:
         from harness.runtimes import RUNTIMES
 
         self.baseline = baseline
+        if baseline.origin not in ("trained", "loaded from cache"):
+            self.notes.append(f"the dense baseline {self.spec.model.name} was not trained by this run: "
+                              f"its weights come from the {baseline.origin} (cache key {baseline.key})")
         if not baseline.fixed:
             return variants
         kept = [v for v in variants if v.prune_method == "none"]

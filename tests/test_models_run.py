@@ -86,6 +86,7 @@ def test_an_onnx_model_is_the_dense_baseline_and_only_quantization_applies(tiny_
     assert "pruning / fine-tuning variants skipped: magnitude-0.5" in said and "runtimes torch skipped" in said
     report = json.loads((tmp_path / "r" / "runs" / doc["run_id"] / "report.json").read_text())
     assert any("magnitude-0.5" in n and "ONNX file" in n for n in report["notes"])
+    assert any("not trained by this run" in n and "onnx file" in n for n in report["notes"])
 
 
 def nan_quantizer(onnx_in, onnx_out, *args, **kwargs):
