@@ -137,6 +137,45 @@ def build_fp32(
     return _finish(directory, variant, files, details)
 
 
+def build_from_file(variant: Variant, source: Path, dataset: Dataset, cache_dir: Path) -> BuiltVariant:
+    """The dense variant of a model given as a file: an ``.onnx`` is copied as it is; a ``.pt2``
+    program is copied and exported to ONNX (its module is the parity reference)."""
+    from harness.export.onnx import export_onnx
+
+    directory, cached = _open_cache(cache_dir, variant)
+    if cached is not None:
+        return cached
+    details: dict[str, Any] = {"variant": variant.name, "source_file": str(source)}
+    files = {"onnx": directory / FORMAT_FILES["onnx"]}
+    if source.suffix.lower() == ".onnx":
+        shutil.copyfile(source, files["onnx"])
+    else:
+        import torch
+
+        files["torch.export"] = directory / FORMAT_FILES["torch.export"]
+        shutil.copyfile(source, files["torch.export"])
+        with _stage(variant, "export"):
+            program = torch.export.load(str(source))
+            export_onnx(program, dataset.evaluation.x[:1], files["onnx"])
+            details["parity"] = _program_parity(program, files["onnx"], dataset.evaluation.x[:64])
+    with _stage(variant, "inspect"):
+        details["inspection"] = _inspection(files["onnx"])
+    return _finish(directory, variant, files, details)
+
+
+def _program_parity(program, onnx_path: Path, x) -> dict[str, Any]:
+    import numpy as np
+    import onnxruntime as ort
+    import torch
+
+    with torch.no_grad():  # an exported program's module has no eval(): it runs as it was captured
+        ref = program.module()(torch.from_numpy(x)).numpy()
+    session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
+    got = session.run(None, {session.get_inputs()[0].name: x})[0]
+    return {"max_abs_diff": float(np.max(np.abs(ref - got))), "top1_agreement": float(np.mean(ref.argmax(1) == got.argmax(1))),
+            "n_samples": len(x), "reference": "torch.export program vs onnxruntime CPU"}
+
+
 def build_quantized(
     variant: Variant,
     parent: BuiltVariant,

@@ -15,7 +15,17 @@ from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from harness.errors import ConfigError
 
@@ -84,8 +94,39 @@ class DatasetSpec(Spec):
 
 
 class ModelSpec(Spec):
+    """Where the baseline comes from (see :mod:`harness.models.sources`).
+
+    ``name``: a zoo model (``small-cnn``, ``resnet20``, ``resnet56``, ``resnet18``, ``mobilenet-v2``),
+    ``torchvision:NAME`` / ``timm:NAME``, a user's ``package.module:factory``, or a ``.pt2``
+    (torch.export) / ``.onnx`` file deployed as it is. ``checkpoint``: a state_dict loaded with
+    ``weights_only=True`` into the built model instead of training it. ``channels``: a zoo model's
+    widths; ``options``: keyword arguments for the factory (``width`` for mobilenet-v2, ``stem``
+    for resnet18, anything a user's factory takes).
+    """
+
     name: str = "small-cnn"
     channels: list[Positive] | None = None
+    options: dict[str, StrictBool | StrictInt | float | str] = Field(default_factory=dict)
+    checkpoint: str | None = None
+
+    @model_validator(mode="after")
+    def _coherent(self) -> ModelSpec:
+        from harness.models.sources import is_fixed_artifact, source_kind
+
+        kind = source_kind(self.name)
+        if is_fixed_artifact(self.name) and (self.checkpoint or self.options or self.channels):
+            raise ValueError(f"a {Path(self.name).suffix} file carries its own weights and architecture: "
+                             "remove checkpoint / options / channels")
+        if kind != "zoo" and self.channels is not None:
+            raise ValueError(f"channels sets a zoo model's widths; {self.name} is a {kind} model (use options)")
+        return self
+
+    @property
+    def fixed_weights(self) -> bool:
+        """True when the weights come from a file (a checkpoint, .pt2 or .onnx): nothing to train."""
+        from harness.models.sources import is_fixed_artifact
+
+        return self.checkpoint is not None or is_fixed_artifact(self.name)
 
 
 class TrainSpec(Spec):
@@ -390,9 +431,12 @@ class ExperimentSpec(Spec):
         from harness.models import MODELS
         from harness.runtimes import RUNTIMES
 
+        from harness.models.sources import source_kind
+
+        zoo = [(MODELS, self.model.name, "model.name")] if source_kind(self.model.name) == "zoo" else []
         for registry, value, key in (
             (DATASETS, self.dataset.name, "dataset.name"),
-            (MODELS, self.model.name, "model.name"),
+            *zoo,
             *((RUNTIMES, r, "runtimes") for r in self.runtimes),
         ):
             if value not in registry:
@@ -400,6 +444,9 @@ class ExperimentSpec(Spec):
                     registry.check(value)
                 except ConfigError as exc:
                     raise ValueError(f"{key}: {exc}") from None
+        if self.population > 1 and self.model.fixed_weights:
+            raise ValueError(f"population = {self.population} trains K seeds, but model weights come from a file "
+                             f"({self.model.checkpoint or self.model.name}): use population = 1")
         if self.selection.batch_size not in self.measure.batch_sizes:
             raise ValueError(
                 f"selection.batch_size {self.selection.batch_size} is not among "

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from harness.analysis import Populations, attach_bias, write_audit
-from harness.artifacts import BuiltVariant, build_fp32, build_quantized
+from harness.artifacts import BuiltVariant, build_fp32, build_from_file, build_quantized
 from harness.compress.variants import Variant, expand_variants
 from harness.config import ExperimentSpec, spec_hash
 from harness.errors import HarnessError, VariantError
@@ -109,7 +109,10 @@ def evaluate(runner_cls, artifact: Path, x: np.ndarray, threads: int) -> np.ndar
             chunks.append(runner.infer(chunk)[: min(batch, len(x) - i)])
         logits = np.concatenate(chunks)
     if not np.all(np.isfinite(logits)):
-        raise HarnessError(f"{np.count_nonzero(~np.isfinite(logits))} non-finite outputs on the evaluation split")
+        raise HarnessError(
+            f"{np.count_nonzero(~np.isfinite(logits))} NaN / infinite outputs on the evaluation split "
+            f"({len(x)} images): the point is not scored"
+        )
     return logits
 
 
@@ -133,6 +136,7 @@ class _Sweep:
         self.done: set[tuple[str, str]] = set()  # (variant_id, runtime) already complete in the store
         self.pops = Populations()  # evaluation logits of every scored model, for population metrics
         self.dataset_info = None  # set when only the evaluation split is at hand (a fleet worker)
+        self.baseline = None  # the dense model's source (harness.models.sources.Baseline), once loaded
         if resume is None:
             self.run_id = new_run_id()
             self.run_dir = paths.results_dir / "runs" / self.run_id
@@ -154,7 +158,7 @@ class _Sweep:
     def run(self) -> RunReport:
         from harness.data import DATASETS
         from harness.measure.environment import cpu_has_vnni
-        from harness.models.train import train_baseline
+        from harness.models.sources import load_baseline
 
         spec = self.spec
         self.run_dir.mkdir(parents=True, exist_ok=True)
@@ -176,19 +180,19 @@ class _Sweep:
             dataset = DATASETS.get(spec.dataset.name)(spec.dataset, spec.seed)
             self.dataset = dataset
             self.store.update_run(self.run_id, dataset_json=dataset.info())
-            baseline, baseline_key, cached = train_baseline(
+            baseline = load_baseline(
                 spec.model, spec.train, dataset, spec_hash(spec.dataset, spec.seed), spec.seed,
                 self.paths.cache_dir / "models", self.progress,
             )
-            self.progress.log(f"baseline {spec.model.name}: {'loaded from cache' if cached else 'trained'}")
-            variants = expand_variants(spec, baseline_key)
+            self.progress.log(f"baseline {spec.model.name}: {baseline.origin}")
+            variants = self._applicable(expand_variants(spec, baseline.key), baseline)
             reduce_range = not cpu_has_vnni(self.environment.cpu_flags)
             if reduce_range and spec.quantize:
                 self.notes.append(
                     "int8 weights use onnxruntime's reduce_range (7-bit) because this CPU has no VNNI: full-range "
                     "int8 saturates the 16-bit intermediate sums of onnxruntime's AVX2 kernels and loses accuracy."
                 )
-            built = self._build(variants, baseline, dataset, reduce_range)
+            built = self._build(variants, baseline.model, dataset, reduce_range)
             self._evaluate_and_measure(variants, built, dataset)
             for k in range(1, spec.population):
                 self._population_member(spec.seed + k, dataset, reduce_range)
@@ -196,6 +200,33 @@ class _Sweep:
         except BaseException:
             self.store.update_run(self.run_id, status="failed", finished_at=_now())
             raise
+
+    def _applicable(self, variants: list[Variant], baseline) -> list[Variant]:
+        """A model given as a file (.onnx, .pt2) is deployed as it is: its pruning variants are skipped, said
+        on the console and noted in the report; so are runtimes that cannot run an ONNX-only model."""
+        from harness.models.sources import FIXED_ARTIFACT_NOTE
+        from harness.runtimes import RUNTIMES
+
+        self.baseline = baseline
+        if baseline.origin not in ("trained", "loaded from cache"):
+            self.notes.append(f"the dense baseline {self.spec.model.name} was not trained by this run: "
+                              f"its weights come from the {baseline.origin} (cache key {baseline.key})")
+        if not baseline.fixed:
+            return variants
+        kept = [v for v in variants if v.prune_method == "none"]
+        skipped = [v.name for v in variants if v.prune_method != "none"]
+        what = "an ONNX file" if baseline.kind == "onnx" else "a torch.export program"
+        if skipped:
+            note = FIXED_ARTIFACT_NOTE.format(what=what, name=self.spec.model.name, skipped=", ".join(skipped))
+            self.notes.append(note)
+            self.progress.log(f"[skipped] {note}")
+        if baseline.kind == "onnx":
+            torch_only = [r for r in self.spec.runtimes if RUNTIMES.get(r).artifact_format == "torch.export"]
+            if torch_only:
+                note = f"runtimes {', '.join(torch_only)} skipped: an ONNX model has no torch.export program to run"
+                self.notes.append(note)
+                self.progress.log(f"[skipped] {note}")
+        return kept
 
     def _population_member(self, seed: int, dataset, reduce_range: bool) -> None:
         """Seed ``seed``: train, compress and export like the primary, then score on one runtime only.
@@ -244,7 +275,9 @@ class _Sweep:
             for v in variants:
                 task.update(f"building {v.name}")
                 try:
-                    if v.quant is None:
+                    if v.quant is None and self.baseline is not None and self.baseline.fixed:
+                        result = build_from_file(v, self.baseline.file, dataset, cache)
+                    elif v.quant is None:
                         result = build_fp32(v, baseline, dataset, self.spec.seed, cache, self.progress)
                     else:
                         parent = built[v.parent_id]

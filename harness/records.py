@@ -41,6 +41,8 @@ class DatasetInfo:
     under_represented: list[str]
     preprocessing: dict[str, Any]
     description: str
+    # group attribute -> level names (CelebA attributes, manifest columns, npz groups_<name>); {} without groups
+    group_levels: dict[str, list[str]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

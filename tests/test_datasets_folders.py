@@ -112,6 +112,7 @@ def test_manifest_group_columns_become_levels_and_per_split_arrays_follow_the_ro
     ds = load_manifest_dataset(spec, seed=0)
     assert ds.class_names == ["benign", "malignant"]
     assert ds.group_levels == {"sex": ["F", "M"], "age": ["mid", "old", "young"]}
+    assert ds.info().group_levels == ds.group_levels  # group names reach the stored DatasetInfo and the card
     for split in ds.splits():
         assert set(split.groups) == {"sex", "age"}
         for attr in ("sex", "age"):

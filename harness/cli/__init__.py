@@ -18,6 +18,8 @@ from harness.cli.pareto import card_command, pareto_command
 from harness.cli.results import results_app
 from harness.cli.run import EXAMPLES, run_command
 from harness.cli.targets import targets_app
+from harness.cli.train import EXAMPLES as TRAIN_EXAMPLES
+from harness.cli.train import train_command
 
 app = typer.Typer(
     name="harness",
@@ -27,6 +29,7 @@ app = typer.Typer(
     help="Choose how to ship a compressed image classifier without silently hurting the people it serves.",
 )
 app.command("run", epilog=EXAMPLES, short_help="Run an experiment end to end (no argument: the embedded default).")(run_command)
+app.command("train", epilog=TRAIN_EXAMPLES, short_help="Train a model (or K seeds) on a dataset; write checkpoints.")(train_command)
 app.add_typer(results_app, name="results")
 app.command("inspect", short_help="What an ONNX file holds per layer: sparsity, 2:4, int8, precision, MACs.")(inspect_command)
 app.add_typer(targets_app, name="targets")

@@ -12,8 +12,20 @@ EXAMPLES = (
     "Examples:\n\n"
     "harness run  (the embedded default: long-tailed digits)\n\n"
     "harness run docs/examples/experiment.toml --json > run.json\n\n"
-    "harness run my.toml --runtime onnxruntime --quick --store /data/harness.db"
+    "harness run my.toml --runtime onnxruntime --quick --store /data/harness.db\n\n"
+    "harness run --model mypkg.nets:classifier --checkpoint weights.pt\n\n"
+    "harness run --model model.onnx  (int8 and runtime variants of an ONNX file)"
 )
+
+
+def model_overrides(model: str | None, checkpoint: Path | None) -> dict:
+    """``--model`` replaces the file's model (its zoo ``channels`` dropped); ``--checkpoint`` adds weights."""
+    out: dict = {}
+    if model is not None:
+        out.update(name=model, channels=None)
+    if checkpoint is not None:
+        out["checkpoint"] = str(checkpoint)
+    return out
 
 
 def run_command(
@@ -50,6 +62,18 @@ def run_command(
     inline: Annotated[
         bool, typer.Option("--inline", help="Measure in this process instead of a fresh one per operating point.")
     ] = False,
+    model: Annotated[
+        Optional[str],
+        typer.Option(
+            "--model", "-m",
+            help="The model instead of the experiment's: a zoo name, torchvision:NAME, timm:NAME, "
+            "package.module:factory, or a .pt2 / .onnx file (a file: only quantization and runtime variants apply).",
+        ),
+    ] = None,
+    checkpoint: Annotated[
+        Optional[Path],
+        typer.Option(help="A state_dict loaded (weights only, no code run) into the model instead of training it."),
+    ] = None,
     resume: Annotated[
         bool,
         typer.Option(
@@ -80,9 +104,11 @@ def run_command(
         overrides["seed"] = seed
     if target is not None:
         overrides["target"] = target
+    if model is not None or checkpoint is not None:
+        overrides["model"] = model_overrides(model, checkpoint)
     if resume:
         if overrides:
-            raise typer.BadParameter("a resumed run keeps its own experiment: drop --quick/--inline/--runtime/--seed/--target", param_hint="--resume")
+            raise typer.BadParameter("a resumed run keeps its own experiment: drop --quick/--inline/--runtime/--seed/--target/--model/--checkpoint", param_hint="--resume")
         run_id, spec = resumable_run(store, experiment)
     else:
         run_id, spec = None, load_experiment(Path(experiment) if experiment else None, overrides)

@@ -70,6 +70,7 @@ class Dataset:
             under_represented=list(self.under_represented),
             preprocessing=dict(self.preprocessing),
             description=self.description,
+            group_levels={a: list(levels) for a, levels in self.group_levels.items()},
         )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -13,10 +14,15 @@ from harness.progress import ProgressReporter
 
 
 def build_model(spec: ModelSpec, dataset: Dataset):
-    from harness.models import MODELS
+    """The (untrained) module ``spec.name`` names, checked against ``dataset`` with one forward pass."""
+    from harness.models.sources import SOURCES, check_fits, source_kind
 
-    factory = MODELS.get(spec.name)
-    return factory(in_channels=dataset.input_shape[0], n_classes=dataset.n_classes, channels=spec.channels)
+    kind = source_kind(spec.name)
+    if kind not in SOURCES:
+        raise InputError(f"model {spec.name}: a {kind} file is deployed as it is and cannot be built or trained")
+    model = SOURCES.get(kind)(spec, dataset)
+    check_fits(model, dataset, spec.name)
+    return model
 
 
 def fit(
@@ -74,7 +80,8 @@ def train_baseline(
     import torch
 
     key = spec_hash(model_spec, train_spec, dataset_key, seed, torch.__version__)
-    path = cache_dir / f"baseline-{model_spec.name}-{key}.pt"
+    safe_name = re.sub(r"[^A-Za-z0-9_.-]+", "_", model_spec.name)  # torchvision:resnet18, pkg.mod:factory
+    path = cache_dir / f"baseline-{safe_name}-{key}.pt"
     model = build_model(model_spec, dataset)
     if path.exists():
         try:

@@ -77,6 +77,7 @@ def run_summary(report: RunReport) -> dict[str, Any]:
             "name": report.dataset.name,
             "class_names": report.dataset.class_names,
             "under_represented": report.dataset.under_represented,
+            "group_levels": report.dataset.group_levels,
             "splits": {s.name: s.n_samples for s in report.dataset.splits},
         },
         "points": [point_summary(p) for p in report.points],
