@@ -146,6 +146,7 @@ def card_report(*, hostile: bool = False) -> RunReport:
                 SplitInfo("evaluation", 100, dict(zip(classes, SUPPORT, strict=True)))],
         under_represented=[classes[1]], preprocessing={"normalize": "mean 0.5, std 0.25"},
         description="four animal and vehicle classes, one deliberately rare",
+        group_levels={n["attr"]: [*n["levels"], "night"]},
     )
     environment = EnvironmentInfo(
         cpu_model="Test CPU 3000", physical_cores=8, logical_cores=16, cpu_flags=["avx2"], os="Linux-6.1",

@@ -141,6 +141,12 @@ def _factors(report: RunReport, chosen: OperatingPoint | None) -> Section:
         blocks.append(Paragraph([Strong("Groups"), ": " + "; ".join(
             f"{attr}: " + ", ".join(f"{level} ({n} evaluation samples)" for level, n in levels.items())
             for attr, levels in groups.items()) + "."]))
+        absent = {attr: [lv for lv in levels if not groups.get(attr, {}).get(lv)]
+                  for attr, levels in ds.group_levels.items()}
+        if any(absent.values()):
+            blocks.append(Paragraph([Strong("Groups not covered"), ": " + "; ".join(
+                f"{attr}: {', '.join(levels)}" for attr, levels in absent.items() if levels)
+                + " (declared by the dataset, absent from the evaluation split: nothing here speaks for them)."]))
     else:
         blocks.append(Paragraph([Strong("Groups"), ": no group attributes were recorded with the evaluation split, "
                                  "so the analysis is by class only."]))
