@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from harness.data.base import Dataset
+from harness.errors import ConfigError
 from harness.records import OperatingPoint
 
 
@@ -20,6 +21,8 @@ from harness.records import OperatingPoint
 class Populations:
     logits: dict[tuple[str, str], np.ndarray] = field(default_factory=dict)  # (variant_id, runtime) -> primary
     member_logits: dict[str, list[np.ndarray]] = field(default_factory=dict)  # variant name -> other seeds
+    # (variant_id, runtime) -> primary's logits on the calibration split (binary targets: threshold calibration)
+    calib_logits: dict[tuple[str, str], np.ndarray] = field(default_factory=dict)
 
     def stack(self, variant_id: str, name: str, runtime: str) -> np.ndarray | None:
         """``[K, N, C]`` logits: the primary on ``runtime`` first, then the other seeds; None if unscored."""
@@ -29,11 +32,45 @@ class Populations:
         return np.stack([primary, *self.member_logits.get(name, [])])
 
 
-def attach_bias(points: list[OperatingPoint], pops: Populations, dense_id: str, dataset: Dataset) -> list[OperatingPoint]:
+def check_intersections(dataset: Dataset, pairs: list[list[str]]) -> None:
+    """Raise a ConfigError naming ``groups.intersections`` when a pair names an attribute the data lacks."""
+    known = sorted(dataset.evaluation.groups)
+    for pair in pairs:
+        for attr in pair:
+            if attr not in dataset.evaluation.groups:
+                raise ConfigError(
+                    f"groups.intersections: {attr!r} is not a group attribute of {dataset.name} "
+                    f"(attributes: {', '.join(known) or 'none'})"
+                )
+
+
+def evaluation_groups(dataset: Dataset, pairs: list[list[str]]) -> tuple[dict[str, np.ndarray], dict[str, list[str]]]:
+    """The evaluation split's group codes and level names, plus the requested intersections."""
+    from harness.metrics.groups import with_intersections
+
+    return with_intersections(dataset.evaluation.groups, dataset.group_levels, pairs)
+
+
+def group_data(dataset: Dataset, pairs: list[list[str]]):
+    """:class:`~harness.metrics.point_bias.GroupData` of the dataset (None without group attributes)."""
+    from harness.metrics.point_bias import GroupData, binary_attributes
+
+    if not dataset.evaluation.groups:
+        return None
+    codes, levels = evaluation_groups(dataset, pairs)
+    binary = binary_attributes({a: levels[a] for a in dataset.evaluation.groups})
+    train = {a: dataset.train.groups[a] for a in binary if a in dataset.train.groups}
+    return GroupData(codes, levels, binary, dataset.train.y, train)
+
+
+def attach_bias(points: list[OperatingPoint], pops: Populations, dense_id: str, dataset: Dataset, *,
+                cev_variant: str = "reference", n_boot: int | None = None,
+                intersections: list[list[str]] | None = None) -> list[OperatingPoint]:
     """Every completed point with a :class:`~harness.records.BiasStats` against the dense population."""
-    from harness.metrics.point_bias import bias_stats
+    from harness.metrics.point_bias import N_BOOT, bias_stats
 
     y, names = dataset.evaluation.y, dataset.class_names
+    groups = group_data(dataset, intersections or [])
     cache: dict[tuple[str, str], object] = {}
     out = []
     for p in points:
@@ -42,7 +79,11 @@ def attach_bias(points: list[OperatingPoint], pops: Populations, dense_id: str, 
         dense = pops.stack(dense_id, "dense", p.runtime)
         if p.status == "ok" and comp is not None and dense is not None:
             if key not in cache:
-                cache[key] = bias_stats(y, dense.argmax(2), comp.argmax(2), comp[0], names, dense_logits=dense)
+                cache[key] = bias_stats(
+                    y, dense.argmax(2), comp.argmax(2), comp[0], names, dense_logits=dense, cev_variant=cev_variant,
+                    n_boot=n_boot or N_BOOT, groups=groups, calib_logits=pops.calib_logits.get(key),
+                    calib_y=dataset.calibration.y,
+                )
             p = replace(p, bias=cache[key])
         out.append(p)
     return out

@@ -389,6 +389,44 @@ class SelectionSpec(Spec):
         return v
 
 
+class GroupsSpec(Spec):
+    """How group attributes are analysed (the attributes themselves come from ``dataset``).
+
+    ``intersections``: pairs of attributes whose combinations become groups of their own
+    (``[["Male", "Young"]]`` adds the attribute ``Male&Young`` with levels such as
+    ``Male&not Young``), with accuracy, worst group, deltas and intervals like any attribute.
+    ``min_support``: a group level with fewer evaluation samples is flagged small-support in the
+    records and card (kept, never hidden: its interval shows how little it says).
+    """
+
+    intersections: list[list[str]] = Field(default_factory=list)
+    min_support: Annotated[int, Field(ge=1)] = 30
+
+    @field_validator("intersections")
+    @classmethod
+    def _pairs(cls, v: list[list[str]]) -> list[list[str]]:
+        for pair in v:
+            if len(pair) != 2 or pair[0] == pair[1] or not all(pair):
+                raise ValueError(f"each intersection is two distinct attribute names, got {pair}")
+        keys = [tuple(p) for p in v]
+        if len(set(keys)) != len(keys):
+            raise ValueError(f"intersections repeat a pair: {v}")
+        return v
+
+
+class BiasSpec(Spec):
+    """Choices of the bias metrics (shared/research/metrics.md).
+
+    ``cev_variant``: ``"reference"`` (default; Blakeney et al.'s code, percent units,
+    CEV = ½·[Var(x) + Var(y)], SDE with 1/√2) or ``"normalised"`` (the NAS 2022 third-party form:
+    fractions, CEV = Var(x) + Var(y), SDE without 1/√2; CEV_norm = 2·CEV_ref/100²).
+    ``n_boot``: bootstrap resamples of every 95 % interval (per-class and per-group deltas, CEV, CIE).
+    """
+
+    cev_variant: Literal["reference", "normalised"] = "reference"
+    n_boot: Annotated[int, Field(ge=10, le=10000)] = 200
+
+
 class ExperimentSpec(Spec):
     name: str = "experiment"
     seed: int = 0
@@ -404,6 +442,8 @@ class ExperimentSpec(Spec):
     measure: MeasureSpec = MeasureSpec()
     selection: SelectionSpec = SelectionSpec()
     tensorrt: TensorRTSpec = TensorRTSpec()
+    groups: GroupsSpec = GroupsSpec()
+    bias: BiasSpec = BiasSpec()
     # a device profile in targets/ (`harness targets list`); its runtimes and precisions are checked
     target: str | None = None
 
@@ -447,6 +487,13 @@ class ExperimentSpec(Spec):
         if self.population > 1 and self.model.fixed_weights:
             raise ValueError(f"population = {self.population} trains K seeds, but model weights come from a file "
                              f"({self.model.checkpoint or self.model.name}): use population = 1")
+        declared = set(self.dataset.group_attributes)
+        for pair in self.groups.intersections:
+            unknown = [a for a in pair if declared and a not in declared]
+            if unknown:
+                raise ValueError(
+                    f"groups.intersections: {unknown[0]!r} is not in dataset.group_attributes {sorted(declared)}"
+                )
         if self.selection.batch_size not in self.measure.batch_sizes:
             raise ValueError(
                 f"selection.batch_size {self.selection.batch_size} is not among "

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from harness.analysis import Populations, attach_bias, write_audit
+from harness.analysis import Populations, attach_bias, check_intersections, evaluation_groups, write_audit
 from harness.artifacts import BuiltVariant, build_fp32, build_from_file, build_quantized
 from harness.compress.variants import Variant, expand_variants
 from harness.config import ExperimentSpec, spec_hash
@@ -179,6 +179,7 @@ class _Sweep:
         try:
             dataset = DATASETS.get(spec.dataset.name)(spec.dataset, spec.seed)
             self.dataset = dataset
+            check_intersections(dataset, spec.groups.intersections)
             self.store.update_run(self.run_id, dataset_json=dataset.info())
             baseline = load_baseline(
                 spec.model, spec.train, dataset, spec_hash(spec.dataset, spec.seed), spec.seed,
@@ -390,13 +391,19 @@ class _Sweep:
             artifact = (inspect_onnx if runner_cls.artifact_format == "onnx" else inspect_program)(artifact_path)
         ev = dataset.evaluation
         logits = evaluate(runner_cls, artifact_path, ev.x, self.threads)
-        accuracy = accuracy_stats(ev.y, logits.argmax(1), dataset.class_names, ev.groups, dataset.group_levels)
+        groups, levels = evaluation_groups(dataset, self.spec.groups.intersections)
+        accuracy = accuracy_stats(ev.y, logits.argmax(1), dataset.class_names, groups, levels,
+                                  min_group_support=self.spec.groups.min_support)
         if v.name == "dense":
             self.dense_accuracy[runtime] = accuracy
         if runtime in self.dense_accuracy:
             accuracy = against_baseline(accuracy, self.dense_accuracy[runtime])
         evaluation = {"accuracy": accuracy, "sample_index": ev.index, "labels": ev.y, "logits": logits}
         self.pops.logits[(v.variant_id, runtime)] = logits
+        if dataset.n_classes == 2 and len(dataset.calibration):  # threshold calibration (Iofinova et al.)
+            self.pops.calib_logits[(v.variant_id, runtime)] = evaluate(
+                runner_cls, artifact_path, dataset.calibration.x, self.threads
+            )
 
         ms = self.spec.measure
         reference = inputs.with_name("reference_logits.npy")  # the timed path's outputs must match these
@@ -466,7 +473,10 @@ class _Sweep:
             if p.accuracy is not None and p.runtime in dense_acc else p
             for p in self.points
         ]
-        self.points = attach_bias(self.points, self.pops, variants[0].variant_id, self.dataset)
+        self.points = attach_bias(
+            self.points, self.pops, variants[0].variant_id, self.dataset, cev_variant=spec.bias.cev_variant,
+            n_boot=spec.bias.n_boot, intersections=spec.groups.intersections,
+        )
         objectives = [parse_objective(o) for o in spec.selection.objectives]
         front: list[str] = []
         for b in spec.measure.batch_sizes:

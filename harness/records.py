@@ -218,6 +218,11 @@ class AccuracyStats:
     per_group_support: dict[str, dict[str, int]] = field(default_factory=dict)
     worst_group_accuracy: float | None = None
     worst_group: str | None = None  # "attribute=level"
+    # attribute -> level -> accuracy minus the dense model's (same runtime); None: either undefined
+    per_group_delta: dict[str, dict[str, float | None]] = field(default_factory=dict)
+    # "attribute=level" with fewer than min_group_support evaluation samples (kept in every table, flagged)
+    small_support_groups: list[str] = field(default_factory=list)
+    min_group_support: int | None = None  # the threshold used (experiment key groups.min_support)
 
 
 @dataclass(frozen=True)
@@ -249,6 +254,46 @@ class BiasStats:
     per_class_delta_ci: dict[str, list[float] | None]
     per_class_delta_significant: dict[str, bool]
     n_boot: int
+    # Fields below were added after the first stored reports; defaults keep those loadable.
+    cev_variant: str = "reference"  # "reference": percent², SDE in percent; "normalised": fractions (bias.cev_variant)
+    # per-group accuracy delta (compressed − dense deployed model), keys "attribute=level" (intersections too)
+    per_group_delta_ci: dict[str, list[float] | None] = field(default_factory=dict)  # 95 % bootstrap interval
+    per_group_delta_significant: dict[str, bool] = field(default_factory=dict)  # False: interval holds 0 (or undefined)
+    # CIE report (Hooker et al.): mean accuracy over each population, on the CIE and off it
+    cie_accuracy_dense: float | None = None
+    cie_accuracy_rest_dense: float | None = None
+    cie_accuracy_compressed: float | None = None
+    cie_accuracy_rest_compressed: float | None = None
+    n_cie_compressed_correct: int | None = None  # CIEs whose compressed modal label is right
+    cie_group_rel_rep: dict[str, float | None] = field(default_factory=dict)  # "attr=level": share in CIE / share overall
+    # binary target only: population-mean FPR / FNR change per group, compressed − dense (fractions)
+    per_group_fpr_delta: dict[str, float | None] = field(default_factory=dict)
+    per_group_fnr_delta: dict[str, float | None] = field(default_factory=dict)
+    # dense-population uncertain set (top-1 probability < 0.9) as a predictor of CIE (Iofinova et al.)
+    susceptibility_precision: float | None = None  # |uncertain ∩ CIE| / |uncertain|
+    susceptibility_recall: float | None = None  # |uncertain ∩ CIE| / |CIE|
+    uncertain_share_by_class: dict[str, float | None] = field(default_factory=dict)  # by true class
+    # Directional bias amplification A→T (Wang & Russakovsky 2021), deployed models, fractions in [−1, 1]:
+    # attributes = level 1 of every binary group attribute, tasks = every class (one-hot; for a binary
+    # target this equals the positive class with y_at over all rows); direction indicator y_at from training.
+    bias_amp_a_to_t: float | None = None  # compressed model
+    bias_amp_a_to_t_dense: float | None = None
+    bias_amp_a_to_t_delta: float | None = None  # compressed − dense: > 0 means compression amplified the bias
+    bias_amp_delta_by_attribute: dict[str, float | None] = field(default_factory=dict)  # "attr=level" -> delta
+    bias_amp_indicator_split: str | None = None  # split whose labels set y_at: "train" (the spec) or "evaluation"
+    bias_amp_unavailable_reason: str | None = None
+    # Threshold calibration (Iofinova et al.), binary target: the compressed model predicts positive when its
+    # logit margin z1 − z0 exceeds the k-th largest margin on the calibration split, k = its positive count.
+    calibrated_threshold: float | None = None  # on z1 − z0; argmax is threshold 0
+    calibrated_top1: float | None = None
+    calibrated_worst_group_accuracy: float | None = None
+    calibrated_worst_group: str | None = None
+    positive_share_true: float | None = None  # share of positive labels in the evaluation split
+    positive_share_predicted: float | None = None  # compressed model, argmax
+    positive_share_calibrated: float | None = None  # compressed model, calibrated threshold
+    calibrated_bias_amp_a_to_t: float | None = None
+    calibrated_bias_amp_a_to_t_delta: float | None = None  # calibrated compressed − dense (argmax)
+    threshold_calibration_unavailable_reason: str | None = None
 
 
 @dataclass(frozen=True)

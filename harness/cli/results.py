@@ -70,6 +70,7 @@ def show_run(run_id: RunArg, store: StoreOpt = None, json_output: JsonOpt = Fals
     try:
         row = require_run(st, run_id)
         points = run_tables(st, run_id)["points"]
+        records = st.operating_points(run_id)
     finally:
         st.close()
     selection = json.loads(row["selection_json"]) if row["selection_json"] else None
@@ -83,7 +84,56 @@ def show_run(run_id: RunArg, store: StoreOpt = None, json_output: JsonOpt = Fals
         stdout.print(f"card: {row['card_path']}", highlight=False)
     columns = ["point_id", "precision", "top1", "worst_class_recall", "p50_ms", "p99_ms", "peak_rss_mb",
                "cev", "cie_fraction", "ece", "n_classes_hurt", "on_pareto_front", "status"]
+    # group columns only when some point has them (datasets with group attributes, binary targets)
+    optional = ["worst_group_accuracy", "bias_amp_a_to_t_delta", "calibrated_top1", "calibrated_bias_amp_a_to_t_delta"]
+    columns[-2:-2] = [c for c in optional if any(p.get(c) is not None for p in points)]
     stdout.print(_table("operating points", points, columns))
+    for line in _bias_notes(points):
+        stdout.print(line, highlight=False)
+    groups = _group_rows(records)
+    if groups:
+        stdout.print(_table(
+            "accuracy change by group vs dense (95% bootstrap CI; 'no' = interval holds 0; small = below "
+            "groups.min_support)", groups, ["point_id", "group", "support", "delta", "ci", "significant", "small"],
+        ))
+
+
+def _bias_notes(points: list[dict]) -> list[str]:
+    """One line per distinct reason a bias metric is unavailable, so an empty column is explained."""
+    lines = []
+    for key, label in (("bias_amp_unavailable_reason", "bias amplification"),
+                       ("threshold_calibration_unavailable_reason", "threshold calibration")):
+        for reason in sorted({p[key] for p in points if p.get(key)}):
+            lines.append(f"{label}: n/a ({reason})")
+    cev = sorted({p["cev_variant"] for p in points if p.get("cev_variant")})
+    if cev:
+        lines.append(f"CEV definition: {', '.join(cev)}")
+    return lines
+
+
+def _group_rows(records) -> list[dict]:
+    """Per-group accuracy deltas of the compressed points at the smallest batch size (accuracy does not
+    depend on batch size), with their interval and significance mark."""
+    ok = [p for p in records if p.status == "ok" and p.accuracy and p.bias and p.variant_name != "dense"]
+    if not ok:
+        return []
+    batch = min(p.batch_size for p in ok)
+    rows = []
+    for p in ok:
+        if p.batch_size != batch:
+            continue
+        small = set(p.accuracy.small_support_groups)
+        for attr, levels in p.accuracy.per_group_delta.items():
+            for level, delta in levels.items():
+                key = f"{attr}={level}"
+                ci = p.bias.per_group_delta_ci.get(key)
+                rows.append({
+                    "point_id": p.point_id, "group": key, "support": p.accuracy.per_group_support[attr][level],
+                    "delta": delta, "ci": f"[{ci[0]:+.3f}, {ci[1]:+.3f}]" if ci else "n/a",
+                    "significant": "yes" if p.bias.per_group_delta_significant.get(key) else "no",
+                    "small": "small" if key in small else "",
+                })
+    return rows
 
 
 @results_app.command("export")

@@ -21,9 +21,13 @@ def accuracy_stats(
     class_names: list[str],
     groups: dict[str, np.ndarray] | None = None,
     group_levels: dict[str, list[str]] | None = None,
+    min_group_support: int | None = None,
 ) -> AccuracyStats:
     """Top-1 and per-class recall; with ``groups`` (attribute -> level index per sample) also the
-    accuracy of every group level and the worst one (a level with no sample is None and left out)."""
+    accuracy of every group level and the worst one (a level with no sample is None and left out).
+
+    ``min_group_support``: levels with fewer samples are listed in ``small_support_groups``; they
+    stay in every table and in the worst-group minimum (flagged, not hidden)."""
     y_true = np.asarray(y_true)
     y_pred = np.asarray(y_pred)
     if y_true.shape != y_pred.shape or y_true.ndim != 1:
@@ -41,7 +45,7 @@ def accuracy_stats(
         recall[name] = float(np.mean(y_pred[mask] == c)) if support[name] else None
     supported = {k: v for k, v in recall.items() if v is not None}
     worst = min(supported, key=lambda k: (supported[k], class_names.index(k)))
-    per_group, group_support, worst_group, worst_group_acc = {}, {}, None, None
+    per_group, group_support, worst_group, worst_group_acc, small = {}, {}, None, None, []
     if groups:
         from harness.metrics.groups import GroupMetrics
 
@@ -51,6 +55,9 @@ def accuracy_stats(
         scored = [(acc, f"{attr}={level}") for attr, accs in per_group.items() for level, acc in accs.items() if acc is not None]
         if scored:
             worst_group_acc, worst_group = min(scored)
+        if min_group_support is not None:
+            small = [f"{attr}={level}" for attr, sup in group_support.items() for level, n in sup.items()
+                     if n < min_group_support]
     return AccuracyStats(
         n_samples=int(len(y_true)),
         top1=float(np.mean(y_true == y_pred)),
@@ -62,20 +69,33 @@ def accuracy_stats(
         per_group_support=group_support,
         worst_group_accuracy=worst_group_acc,
         worst_group=worst_group,
+        small_support_groups=small,
+        min_group_support=min_group_support if groups else None,
     )
 
 
 def against_baseline(stats: AccuracyStats, baseline: AccuracyStats) -> AccuracyStats:
-    """Copy of ``stats`` with per-class recall deltas, top-1 delta and worst-class drop vs ``baseline``."""
+    """Copy of ``stats`` with per-class recall and per-group accuracy deltas, top-1 delta and
+    worst-class drop vs ``baseline``."""
     delta = {
         name: (r - baseline.per_class_recall[name])
         if r is not None and baseline.per_class_recall.get(name) is not None
         else None
         for name, r in stats.per_class_recall.items()
     }
+    group_delta = {
+        attr: {
+            level: acc - baseline.per_group_accuracy[attr][level]
+            if acc is not None and baseline.per_group_accuracy.get(attr, {}).get(level) is not None
+            else None
+            for level, acc in levels.items()
+        }
+        for attr, levels in stats.per_group_accuracy.items()
+    }
     return dataclasses.replace(
         stats,
         per_class_delta=delta,
+        per_group_delta=group_delta,
         top1_delta=stats.top1 - baseline.top1,
         worst_class_drop=baseline.worst_class_recall - stats.worst_class_recall,
     )

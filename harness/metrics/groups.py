@@ -225,3 +225,12 @@ def group_masks(groups: dict[str, np.ndarray],
         for i, name in enumerate(_levels(codes, (level_names or {}).get(attr), attr)):
             out[f"{attr}={name}"] = codes == i
     return out
+
+
+def with_intersections(groups: dict[str, np.ndarray], level_names: dict[str, list[str]] | None,
+                       pairs: list[list[str]] | list[tuple[str, str]]) -> tuple[dict[str, np.ndarray], dict[str, list[str]]]:
+    """``groups`` plus one attribute ``"a&b"`` per pair (see :func:`add_intersection`), in order."""
+    out_groups, out_levels = dict(groups), dict(level_names or {})
+    for a, b in pairs:
+        out_groups, out_levels = add_intersection(out_groups, out_levels, a, b)
+    return out_groups, out_levels

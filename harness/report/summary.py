@@ -52,10 +52,30 @@ def point_summary(p: OperatingPoint) -> dict[str, Any]:
         "n_classes_hurt": bias.n_classes_hurt if bias else None,
         "susceptibility_auroc": bias.susceptibility_auroc if bias else None,
         "per_class_delta_significant": bias.per_class_delta_significant if bias else None,
+        "cev_variant": bias.cev_variant if bias else None,
+        "per_group_delta": acc.per_group_delta if acc else None,
+        "per_group_delta_significant": bias.per_group_delta_significant if bias else None,
+        "small_support_groups": {g: _support(acc, g) for g in acc.small_support_groups} if acc else None,
+        "susceptibility_precision": bias.susceptibility_precision if bias else None,
+        "susceptibility_recall": bias.susceptibility_recall if bias else None,
+        "cie_error_share": bias.cie_error_share if bias else None,
+        "bias_amp_a_to_t": bias.bias_amp_a_to_t if bias else None,
+        "bias_amp_a_to_t_delta": bias.bias_amp_a_to_t_delta if bias else None,
+        "bias_amp_unavailable_reason": bias.bias_amp_unavailable_reason if bias else None,
+        "calibrated_top1": bias.calibrated_top1 if bias else None,
+        "calibrated_worst_group_accuracy": bias.calibrated_worst_group_accuracy if bias else None,
+        "calibrated_bias_amp_a_to_t_delta": bias.calibrated_bias_amp_a_to_t_delta if bias else None,
+        "threshold_calibration_unavailable_reason": bias.threshold_calibration_unavailable_reason if bias else None,
         "on_pareto_front": p.on_pareto_front,
         "status": p.status,
         "error": p.error,
     }
+
+
+def _support(acc, key: str) -> int | None:
+    """Evaluation support of ``"attribute=level"`` (levels may themselves contain ``=``)."""
+    attr, _, level = key.partition("=")
+    return acc.per_group_support.get(attr, {}).get(level)
 
 
 def run_summary(report: RunReport) -> dict[str, Any]:
