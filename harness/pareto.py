@@ -47,6 +47,8 @@ KNOWN_METRICS: dict[str, Direction] = {
     "cie_fraction": "min",
     "ece": "min",
     "n_classes_hurt": "min",
+    "bias_amp_delta": "min",
+    "calibrated_top1": "max",
 }
 
 #: other names accepted for a metric. The recall of a group (share of its samples given their

@@ -379,6 +379,8 @@ def flat_metrics(point: OperatingPoint) -> dict[str, float | None]:
         "cie_fraction": bias.cie_fraction if bias else None,
         "ece": bias.ece if bias else None,
         "n_classes_hurt": float(bias.n_classes_hurt) if bias else None,
+        "bias_amp_delta": bias.bias_amp_a_to_t_delta if bias else None,
+        "calibrated_top1": bias.calibrated_top1 if bias else None,
         "top1": acc.top1 if acc else None,
         "worst_class_recall": acc.worst_class_recall if acc else None,
         "worst_class_drop": acc.worst_class_drop if acc else None,

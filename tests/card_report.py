@@ -64,11 +64,17 @@ def _accuracy(classes: list[str], recall: list[float], dense: list[float] | None
         worst_class_drop=None if dense is None else min(dense) - per_class[worst],
         per_group_accuracy=group_acc, per_group_support={attr: dict(zip(levels, [70, 30], strict=True))},
         worst_group_accuracy=group_acc[attr][worst_level], worst_group=f"{attr}={worst_level}",
+        small_support_groups=[f"{attr}={levels[1]}"], min_group_support=50,
     )
 
 
-def _bias(classes: list[str], cie: float, cev: float, hurt: int) -> BiasStats:
+def _bias(classes: list[str], cie: float, cev: float, hurt: int, group_keys: tuple[str, ...] = ()) -> BiasStats:
     return BiasStats(
+        per_group_delta_ci={k: [-0.06 - 0.04 * i, 0.02 - 0.04 * i] for i, k in enumerate(group_keys)},
+        per_group_delta_significant={k: i == 1 for i, k in enumerate(group_keys)},
+        bias_amp_a_to_t=0.041, bias_amp_a_to_t_dense=0.012, bias_amp_a_to_t_delta=0.029,
+        bias_amp_delta_by_attribute={k: 0.029 for k in group_keys[:1]},
+        threshold_calibration_unavailable_reason="the target has 4 classes, not 2",
         population_size=3, cev=cev, sde=cev / 2, cev_dropped_classes=[], cev_ci=[cev * 0.5, cev * 1.5],
         cie_fraction=cie, n_cie=round(cie * 100), cie_plain_disagreement=False, cie_ci=[cie * 0.8, cie * 1.2],
         cie_error_share=0.45, cie_class_rel_rep={c: 1.0 for c in classes}, ece=0.031, ece_sweep=0.027,
@@ -112,7 +118,8 @@ def card_report(*, hostile: bool = False) -> RunReport:
         _point("prune50@onnxruntime/b1", "vp50", "prune-50", 0.5, "fp32", status="ok",
                accuracy=_accuracy(classes, [0.95, 0.75, 0.9, 0.86], dense_recall, groups([0.90, 0.84])),
                latency=_latency(1.2), memory=mem,
-               energy=EnergyStats(3.25, "cpu-package", "rapl-counter"), bias=_bias(classes, 0.06, 1.9, 1),
+               energy=EnergyStats(3.25, "cpu-package", "rapl-counter"),
+               bias=_bias(classes, 0.06, 1.9, 1, tuple(f"{n['attr']}={lv}" for lv in n["levels"])),
                on_pareto_front=True),
         _point("prune70int8@onnxruntime/b1", "vp70", "prune-70-int8", 0.7, "int8", status="ok",
                accuracy=_accuracy(classes, [0.975, 0.5, 0.933, 0.86], dense_recall, groups([0.91, 0.72])),

@@ -61,9 +61,15 @@ def _per_group_rows(chosen: OperatingPoint, base: OperatingPoint | None) -> list
         for level, mine in levels.items():
             theirs = dense.get(attr, {}).get(level)
             delta = mine - theirs if mine is not None and theirs is not None else None
+            key = f"{attr}={level}"
+            ci = chosen.bias.per_group_delta_ci.get(key) if chosen.bias else None
+            ci_text = f"[{f.pp(ci[0])}, {f.pp(ci[1])}]" if ci else ("n/a (no bias record)" if not chosen.bias else "n/a")
+            marks = [m for m, on in (("worst", acc.worst_group == key),
+                                     (f"small support (< {acc.min_group_support})", key in acc.small_support_groups),
+                                     ("not significant", chosen.bias is not None and delta is not None
+                                      and not chosen.bias.per_group_delta_significant.get(key, False))) if on]
             rows.append([attr, level, str(acc.per_group_support.get(attr, {}).get(level, 0)), f.recall(theirs),
-                         f.recall(mine), f.pp(delta), "n/a (not computed for groups)",
-                         "worst" if acc.worst_group == f"{attr}={level}" else ""])
+                         f.recall(mine), f.pp(delta), ci_text, ", ".join(marks)])
     return rows
 
 
@@ -91,11 +97,40 @@ def quantitative_sections(report: RunReport, chosen: OperatingPoint | None, base
     if chosen.accuracy.per_group_accuracy:
         sections.append(Section("Accuracy by group: chosen point vs dense baseline", [Table(
             ["attribute", "group", "support", "dense accuracy", "chosen accuracy", "delta", "95% CI", "marks"],
-            _per_group_rows(chosen, base))], anchor="per-group"))
+            _per_group_rows(chosen, base)), Paragraph(
+            "Intersections of attributes appear as a&b. Small support: fewer evaluation samples than "
+            "groups.min_support, kept in every table and in the worst-group minimum, but read with care.")],
+            anchor="per-group"))
     return sections
 
 
 # --------------------------------------------------------------------------- bias
+
+
+def _cev_definition(variant: str) -> str:
+    return ("reference-code definition, percent units" if variant == "reference"
+            else "normalised definition, rates as fractions")
+
+
+def _amplification(b) -> str:
+    if b.bias_amp_a_to_t is None:
+        return f.unavailable(b.bias_amp_unavailable_reason) + "."
+    by_attr = "; ".join(f"{k} {v:+.3f}" for k, v in sorted(b.bias_amp_delta_by_attribute.items()) if v is not None)
+    return (f"dense {f.num(b.bias_amp_a_to_t_dense, 3)}, compressed {f.num(b.bias_amp_a_to_t, 3)}, change "
+            f"{b.bias_amp_a_to_t_delta:+.3f} (above 0: compression amplified the attribute-task association)"
+            + (f"; by attribute: {by_attr}" if by_attr else "") + ".")
+
+
+def _threshold(b) -> str:
+    if b.calibrated_top1 is None:
+        return f.unavailable(b.threshold_calibration_unavailable_reason) + "."
+    amp = (f"; amplification change after calibration {b.calibrated_bias_amp_a_to_t_delta:+.3f}"
+           if b.calibrated_bias_amp_a_to_t_delta is not None else "")
+    return (f"with the threshold set on the calibration split so the predicted positive share matches the true one "
+            f"(threshold {f.num(b.calibrated_threshold, 3)} on z1 - z0), top-1 {f.pct(b.calibrated_top1)}, worst group "
+            f"{b.calibrated_worst_group} at {f.pct(b.calibrated_worst_group_accuracy)}; positive share true "
+            f"{f.pct(b.positive_share_true)}, argmax {f.pct(b.positive_share_predicted)}, calibrated "
+            f"{f.pct(b.positive_share_calibrated)}{amp}.")
 
 
 def bias_section(report: RunReport, chosen: OperatingPoint | None, figures: Mapping[str, Figure]) -> Section:
@@ -116,7 +151,7 @@ def bias_section(report: RunReport, chosen: OperatingPoint | None, figures: Mapp
          f"the evaluation split ({b.n_cie} examples){f.ci_text(b.cie_ci, f.pct)}: examples on which the compressed "
          f"models' modal label differs from the dense models'. Errors concentrate there: {f.pct(b.cie_error_share)} "
          "of the compressed models' errors fall on CIE."],
-        [Strong("CEV / SDE"), f" (Blakeney et al. 2021, reference-code definition, percent units): CEV "
+        [Strong("CEV / SDE"), f" (Blakeney et al. 2021, {_cev_definition(b.cev_variant)}): CEV "
          f"{f.num(b.cev)}{f.ci_text(b.cev_ci, f.num)}, SDE {f.num(b.sde)}: how unevenly the classes' false-positive "
          f"and false-negative rates moved (0: every class moved alike){dropped}."],
         [Strong("Classes hurt more than top-1"), f" (disproportionate impact, Paganini 2020): {b.n_classes_hurt}."],
@@ -125,7 +160,17 @@ def bias_section(report: RunReport, chosen: OperatingPoint | None, figures: Mapp
         [Strong("Calibration"), f": top-label ECE {f.num(b.ece, 3)} (15 equal-width bins), ECE_sweep "
          f"{f.num(b.ece_sweep, 3)} (equal-mass, monotonic sweep); {f.pct(b.uncertain_share)} of predictions have "
          "top-1 probability below 0.9."],
+        [Strong("Bias amplification"), f" (directional, attribute to task, Wang & Russakovsky 2021): {_amplification(b)}"],
+        [Strong("Threshold calibration"), f" (Iofinova et al. 2023, binary targets): {_threshold(b)}"],
     ]
+    if b.cie_accuracy_dense is not None:
+        items.insert(1, [Strong("Accuracy on CIE"), f": dense {f.pct(b.cie_accuracy_dense)} on CIE vs "
+                         f"{f.pct(b.cie_accuracy_rest_dense)} elsewhere; compressed {f.pct(b.cie_accuracy_compressed)} "
+                         f"vs {f.pct(b.cie_accuracy_rest_compressed)}; the compressed models are right on "
+                         f"{b.n_cie_compressed_correct} of the {b.n_cie} CIE."])
+    if b.susceptibility_precision is not None:
+        items.append([Strong("Uncertain set as a CIE predictor"), f": precision {f.pct(b.susceptibility_precision)}, "
+                      f"recall {f.pct(b.susceptibility_recall)}."])
     blocks = [Paragraph(f"For the chosen point, against the dense model, over {pop}."), BulletList(items),
               Paragraph(f"Intervals: percentile bootstrap over evaluation samples, {b.n_boot} resamples."),
               figures[CIE_GALLERY]]
