@@ -37,6 +37,7 @@ KNOWN_METRICS: dict[str, Direction] = {
     "top1": "max",
     "top1_delta": "max",
     "top1_drop": "min",
+    "top5": "max",
     "worst_class_recall": "max",
     "worst_class_drop": "min",
     "max_class_drop": "min",

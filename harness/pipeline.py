@@ -30,6 +30,7 @@ from harness.measure.latency import resolve_rule
 from harness.measure.launch import measure
 from harness.measure.worker import IDLE_BASELINE_S, MeasureRequest
 from harness.metrics import accuracy_stats, against_baseline
+from harness.metrics.groups import top_k_accuracy
 from harness.pareto import parse_objective, pareto_front
 from harness.progress import ProgressReporter
 from harness.records import (
@@ -394,6 +395,8 @@ class _Sweep:
         groups, levels = evaluation_groups(dataset, self.spec.groups.intersections)
         accuracy = accuracy_stats(ev.y, logits.argmax(1), dataset.class_names, groups, levels,
                                   min_group_support=self.spec.groups.min_support)
+        if logits.shape[1] > 5:
+            accuracy = replace(accuracy, top5=top_k_accuracy(logits, ev.y, 5))
         if v.name == "dense":
             self.dense_accuracy[runtime] = accuracy
         if runtime in self.dense_accuracy:

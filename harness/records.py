@@ -223,6 +223,7 @@ class AccuracyStats:
     # "attribute=level" with fewer than min_group_support evaluation samples (kept in every table, flagged)
     small_support_groups: list[str] = field(default_factory=list)
     min_group_support: int | None = None  # the threshold used (experiment key groups.min_support)
+    top5: float | None = None  # None with 5 classes or fewer (it would be 1 by construction)
 
 
 @dataclass(frozen=True)
@@ -382,6 +383,7 @@ def flat_metrics(point: OperatingPoint) -> dict[str, float | None]:
         "bias_amp_delta": bias.bias_amp_a_to_t_delta if bias else None,
         "calibrated_top1": bias.calibrated_top1 if bias else None,
         "top1": acc.top1 if acc else None,
+        "top5": acc.top5 if acc else None,
         "worst_class_recall": acc.worst_class_recall if acc else None,
         "worst_class_drop": acc.worst_class_drop if acc else None,
         "worst_group_accuracy": acc.worst_group_accuracy if acc else None,

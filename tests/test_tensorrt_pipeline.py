@@ -52,6 +52,8 @@ def test_tensorrt_points_run_engines_built_from_each_variants_onnx_and_store_the
     assert any("dense+int8 is not run on tensorrt" in n and "target = \"tensorrt\"" in n for n in report.notes)
     assert all(p.status == "ok" for p in trt_points.values()), [p.error for p in trt_points.values()]
     assert {p.batch_size for p in trt_points.values()} == {1, 4}
+    ort = [p for p in report.points if p.runtime == "onnxruntime"]
+    assert ort and all(1.0 >= p.accuracy.top5 >= p.accuracy.top1 for p in ort)  # ten classes: top-5 recorded
 
     int8 = trt_points["dense+int8-trt@tensorrt/bs1"]
     recorded = json.loads((DATA / "engine_info_trt10.json").read_text())

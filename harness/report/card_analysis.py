@@ -27,6 +27,10 @@ def _overall_rows(chosen: OperatingPoint, base: OperatingPoint | None) -> list[l
     ):
         delta = mine - theirs if mine is not None and theirs is not None else None
         rows.append([label, f.pct(theirs) if dense else "n/a (no baseline)", f.pct(mine), f.pp(delta), extra])
+    if acc.top5 is not None:
+        theirs = dense.top5 if dense else None
+        rows.insert(1, ["top-5 accuracy", f.pct(theirs) if dense else "n/a (no baseline)", f.pct(acc.top5),
+                        f.pp(acc.top5 - theirs if theirs is not None else None), ""])
     return rows
 
 
