@@ -9,7 +9,6 @@ A variant that fails is recorded as failed (with its error) and the sweep goes o
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import secrets
@@ -316,7 +315,7 @@ class _Sweep:
 
     def _engine(self, v: Variant, result: BuiltVariant):
         """Build (or reuse) the TensorRT engine of ``v`` for this device: (engine path, ArtifactInfo, EngineInfo)."""
-        from harness.export.inspect import inspect_onnx
+        from harness.export.inspect import file_sha256, inspect_onnx
         from harness.export.tensorrt import EngineSpec, build_engine, engine_info, engine_spec_for_target
         from harness.runtimes.tensorrt import cuda_device_name
         from harness.targets import load_target
@@ -336,9 +335,8 @@ class _Sweep:
         self.progress.log(f"TensorRT engine for {v.name} (from {source.name})")
         build = build_engine(source, engine_spec, self.paths.cache_dir / "engines", device_name=cuda_device_name())
         info = engine_info(build, source_format)
-        engine_sha256 = hashlib.sha256(build.path.read_bytes()).hexdigest()  # the file timed and scored
         artifact = replace(inspect_onnx(source), path=str(build.path), format="tensorrt-engine", file_mb=info.engine_mb,
-                           sha256=engine_sha256)
+                           sha256=file_sha256(build.path))  # the file timed and scored is the engine
         return build.path, artifact, info
 
     def _target_facts(self) -> dict:

@@ -55,7 +55,8 @@ class LayerWeight:
         return int(np.count_nonzero(self.weight == self.zero_point))
 
 
-def _sha256(path: Path) -> str:
+def file_sha256(path: Path) -> str:
+    """sha256 of a file, read in 1 MiB chunks: the digest ArtifactInfo records and the worker checks."""
     h = hashlib.sha256()
     with open(path, "rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):
@@ -159,7 +160,7 @@ def _summarise(path: Path, fmt: str, layers: dict[str, tuple[int, int]], n_qdq: 
         layer_sparsity={name: (z / n if n else 0.0) for name, (n, z) in layers.items()},
         n_quantized_nodes=n_qdq,
         precision=precision,
-        sha256=_sha256(path),
+        sha256=file_sha256(path),
     )
 
 

@@ -217,10 +217,6 @@ def engine_info(build: EngineBuild, source_format: str) -> EngineInfo:
     )
 
 
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
-
-
 def onnx_input(path: Path) -> tuple[str, tuple[int, ...]]:
     """Name and shape (-1 for a symbolic dimension) of the ONNX graph's single input."""
     import onnx
@@ -255,7 +251,9 @@ def build_engine(onnx_path: Path, spec: EngineSpec, cache_dir: Path, *, device_n
     trt = trt if trt is not None else load_tensorrt()
     name, shape = onnx_input(onnx_path)
     plan = plan_build(trt, spec, name, shape)
-    key = engine_cache_key(_sha256(onnx_path), plan, device_name)
+    from harness.export.inspect import file_sha256
+
+    key = engine_cache_key(file_sha256(onnx_path), plan, device_name)
     cache_dir = Path(cache_dir)
     engine_path, meta_path = cache_dir / f"{key}.engine", cache_dir / f"{key}.json"
     timing = timing_cache_path(cache_dir, plan.trt_version, device_name)

@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from harness.errors import MeasurementError
-from harness.export.inspect import _sha256 as file_sha256  # the hash ArtifactInfo records
+from harness.export.inspect import file_sha256  # the hash ArtifactInfo records
 from harness.measure.latency import StoppingRule, sample_latency, summarize
 from harness.records import to_dict
 

@@ -66,12 +66,6 @@ def is_fixed_artifact(name: str) -> bool:
     return source_kind(name) in FILE_SOURCES.values()
 
 
-def file_digest(path: Path) -> str:
-    from harness.export.inspect import _sha256
-
-    return _sha256(path)
-
-
 def _existing(path: str, what: str) -> Path:
     p = Path(path).expanduser()
     if not p.is_file():
@@ -343,23 +337,24 @@ def load_baseline(
     import torch
 
     from harness.config import spec_hash
+    from harness.export.inspect import file_sha256
     from harness.models.train import build_model, train_baseline
 
     kind = source_kind(model_spec.name)
     if kind == "onnx":
         path = _existing(model_spec.name, "ONNX model")
         check_onnx_fits(path, dataset)
-        key = spec_hash(model_spec, file_digest(path), dataset_key)
+        key = spec_hash(model_spec, file_sha256(path), dataset_key)
         return Baseline(kind, None, path, key, "onnx file")
     if kind == "exported-program":
         path = _existing(model_spec.name, "exported program")
         model = build_model(model_spec, dataset)
-        key = spec_hash(model_spec, file_digest(path), dataset_key, torch.__version__)
+        key = spec_hash(model_spec, file_sha256(path), dataset_key, torch.__version__)
         return Baseline(kind, model, path, key, "exported program")
     if model_spec.checkpoint is not None:
         path = _existing(model_spec.checkpoint, "checkpoint")
         model = load_checkpoint(build_model(model_spec, dataset), path, model_spec.name)
-        key = spec_hash(model_spec, file_digest(path), dataset_key, torch.__version__)
+        key = spec_hash(model_spec, file_sha256(path), dataset_key, torch.__version__)
         return Baseline(kind, model, None, key, f"checkpoint {path.name}")
     model, key, cached = train_baseline(model_spec, train_spec, dataset, dataset_key, seed, cache_dir, progress)
     return Baseline(kind, model, None, key, "loaded from cache" if cached else "trained")

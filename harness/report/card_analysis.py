@@ -34,6 +34,13 @@ def _overall_rows(chosen: OperatingPoint, base: OperatingPoint | None) -> list[l
     return rows
 
 
+def _delta_ci(bias, ci: list[float] | None) -> str:
+    """A delta's bootstrap interval as a table cell; n/a when the point has no bias record or no interval."""
+    if bias is None:
+        return "n/a (no bias record)"
+    return f"[{f.pp(ci[0])}, {f.pp(ci[1])}]" if ci else "n/a"
+
+
 def _per_class_rows(report: RunReport, chosen: OperatingPoint, base: OperatingPoint | None) -> list[list]:
     acc = chosen.accuracy
     dense_acc = base.accuracy if base is not None else None
@@ -48,9 +55,9 @@ def _per_class_rows(report: RunReport, chosen: OperatingPoint, base: OperatingPo
             dense_text = f.recall(dense)
         delta = mine - dense if mine is not None and dense is not None else None
         marks = [m for m, on in (("under-represented", name in under), ("worst", name == acc.worst_class)) if on]
-        ci = chosen.bias.per_class_delta_ci.get(name) if chosen.bias else None
-        ci_text = f"[{f.pp(ci[0])}, {f.pp(ci[1])}]" if ci else ("n/a (no bias record)" if not chosen.bias else "n/a")
-        if chosen.bias and delta is not None and not chosen.bias.per_class_delta_significant.get(name, False):
+        b = chosen.bias
+        ci_text = _delta_ci(b, b.per_class_delta_ci.get(name) if b else None)
+        if b and delta is not None and not b.per_class_delta_significant.get(name, False):
             marks.append("not significant")
         rows.append([name, str(acc.per_class_support.get(name, 0)), dense_text, f.recall(mine), f.pp(delta),
                      ci_text, ", ".join(marks)])
@@ -66,8 +73,7 @@ def _per_group_rows(chosen: OperatingPoint, base: OperatingPoint | None) -> list
             theirs = dense.get(attr, {}).get(level)
             delta = mine - theirs if mine is not None and theirs is not None else None
             key = f"{attr}={level}"
-            ci = chosen.bias.per_group_delta_ci.get(key) if chosen.bias else None
-            ci_text = f"[{f.pp(ci[0])}, {f.pp(ci[1])}]" if ci else ("n/a (no bias record)" if not chosen.bias else "n/a")
+            ci_text = _delta_ci(chosen.bias, chosen.bias.per_group_delta_ci.get(key) if chosen.bias else None)
             marks = [m for m, on in (("worst", acc.worst_group == key),
                                      (f"small support (< {acc.min_group_support})", key in acc.small_support_groups),
                                      ("not significant", chosen.bias is not None and delta is not None

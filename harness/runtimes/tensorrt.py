@@ -207,9 +207,7 @@ class TensorRTRunner(Runner):
 
         trt = self._trt if self._trt is not None else load_tensorrt()
         cuda = self._cuda if self._cuda is not None else default_cuda_backend()
-        if cuda.device_count() < 1:
-            raise DeviceUnavailable("tensorrt: no CUDA device is visible (driver missing or no GPU)")
-        self.device_name = cuda.open()
+        self.device_name = cuda_device_name(cuda)
         self._trt, self._cuda = trt, cuda
         self._logger = trt.Logger(trt.Logger.WARNING)
         self._engine = trt.Runtime(self._logger).deserialize_cuda_engine(self.artifact.read_bytes())
