@@ -144,11 +144,14 @@ class _FinetuneSpec(Spec):
 
     The loss is ``alpha * T^2 * KL(softmax(teacher / T) || softmax(student / T)) + (1 - alpha) * CE``
     (Hinton et al.); Blakeney et al. report that distilling from the dense model reduces the
-    bias that pruning adds to under-represented classes.
+    bias that pruning adds to under-represented classes. ``bn_recalibration``: re-estimate every
+    BatchNorm's running statistics on the training split once the weights are pruned ("adaptive
+    BN", Li et al. 2020), before fine-tuning starts.
     """
 
     finetune_epochs: Annotated[int, Field(ge=0)] = 2
     finetune_lr: Annotated[float, Field(gt=0)] = 5e-4
+    bn_recalibration: bool = True  # re-estimate BatchNorm statistics after pruning, before fine-tuning
     distill: bool = False
     temperature: Annotated[float, Field(gt=0)] = 4.0
     alpha: Annotated[float, Field(ge=0, le=1)] = 0.5

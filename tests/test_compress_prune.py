@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from harness.compress.prune import channel_prune, cubic_sparsity, magnitude_masks, magnitude_prune
+from harness.compress.prune import channel_prune, cubic_sparsity, kept_channels, magnitude_masks, magnitude_prune
 from harness.compress.variants import expand_variants
 from harness.config import ExperimentSpec, load_experiment
 from harness.errors import ConfigError
@@ -89,6 +89,88 @@ def test_channel_pruning_with_distillation_uses_the_dense_teacher_and_records_ma
     assert all(w % 4 == 0 for w in result.details["conv_out_channels"].values())
 
 
+@pytest.mark.parametrize(
+    ("channels", "amount", "kept"),
+    [(32, 0.1, 32), (32, 0.3, 24), (32, 0.5, 16), (64, 0.3, 48), (128, 0.3, 88), (32, 0.9, 8), (8, 0.5, 8), (12, 0.0, 12)],
+)
+def test_channel_counts_round_to_the_nearest_multiple_never_below_one_multiple_nor_above_the_layer(channels, amount, kept):
+    assert kept_channels(channels, amount, 8) == kept
+
+
+def test_channel_pruning_keeps_the_nearest_multiple_in_every_layer_not_torch_pruning_floor():
+    import torch
+
+    from harness.data.base import Dataset, Split
+    from harness.models.zoo import small_cnn
+
+    rng = np.random.default_rng(0)
+    split = Split("train", rng.standard_normal((64, 1, 16, 16)).astype(np.float32), rng.integers(0, 10, 64), np.arange(64))
+    dataset = Dataset("noise", [str(i) for i in range(10)], split, split, split)
+    torch.manual_seed(0)
+    result = channel_prune(small_cnn(1, 10).eval(), 0.3, {"finetune_epochs": 0, "round_to": 8}, dataset, 0, SILENT, "c")
+    # 32 * 0.7 = 22.4 -> 24 (torch-pruning's own round_to floors it to 16, pruning half the layer)
+    assert list(result.details["conv_out_channels"].values()) == [24, 24, 48, 48, 88]
+
+
+def _bn_model_and_data(n: int):
+    import torch
+    import torch.nn as nn
+
+    from harness.data.base import Dataset, Split
+
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(1, 4, 3), nn.BatchNorm2d(4), nn.Dropout(0.5), nn.Flatten()).eval()
+    rng = np.random.default_rng(0)
+    x = (3.0 + 2.0 * rng.standard_normal((n, 1, 6, 6))).astype(np.float32)
+    split = Split("train", x, rng.integers(0, 2, n), np.arange(n))
+    return model, Dataset("shifted", ["a", "b"], split, split, split)
+
+
+def test_batchnorm_recalibration_sets_running_statistics_to_those_of_the_training_split():
+    import torch
+
+    from harness.compress.finetune import recalibrate_batchnorm
+
+    model, dataset = _bn_model_and_data(128)  # two full batches: the average of batch means is the mean
+    conv, bn = model[0], model[1]
+    bn.running_mean.fill_(-7.0)
+    bn.running_var.fill_(50.0)
+    seen_training_flags = []
+    model[2].register_forward_hook(lambda m, i, o: seen_training_flags.append(m.training))
+    assert recalibrate_batchnorm(model, dataset, seed=0) == 1
+    with torch.no_grad():
+        out = conv(torch.from_numpy(dataset.train.x))
+    assert torch.allclose(bn.running_mean, out.mean(dim=(0, 2, 3)), atol=1e-4)
+    per_batch_var = torch.stack([out[i : i + 64].var(dim=(0, 2, 3)) for i in (0, 64)]).mean(0)  # unbiased, per batch
+    assert torch.allclose(bn.running_var, per_batch_var, rtol=1e-3)
+    assert bn.momentum == 0.1 and not model.training and not bn.training
+    assert seen_training_flags and not any(seen_training_flags)  # dropout stayed in eval mode
+
+
+def test_batchnorm_recalibration_survives_a_one_sample_tail_batch_and_models_without_batchnorm():
+    import torch.nn as nn
+
+    from harness.compress.finetune import recalibrate_batchnorm
+
+    model, dataset = _bn_model_and_data(65)
+    model = nn.Sequential(*model[:2], nn.Flatten(), nn.Linear(64, 3), nn.BatchNorm1d(3)).eval()
+    assert recalibrate_batchnorm(model, dataset, seed=0) == 2  # the 65th image alone would raise in BatchNorm1d
+    assert recalibrate_batchnorm(nn.Sequential(nn.Flatten(), nn.Linear(36, 2)), dataset, seed=0) == 0
+
+
+def test_pruning_without_fine_tuning_recalibrates_batchnorm_unless_told_not_to(tiny_model, tiny_dataset):
+    from tests.conftest import logits_of
+
+    x, y = tiny_dataset.evaluation.x, tiny_dataset.evaluation.y
+    results = {
+        recal: channel_prune(tiny_model, 0.5, {"finetune_epochs": 0, "round_to": 4, "bn_recalibration": recal}, tiny_dataset, 0, SILENT, "c")
+        for recal in (True, False)
+    }
+    accuracy = {recal: float(np.mean(logits_of(r.model, x).argmax(1) == y)) for recal, r in results.items()}
+    assert results[True].details["bn_recalibration"] is True and results[False].details["bn_recalibration"] is False
+    assert accuracy[True] > accuracy[False]
+
+
 def test_variant_names_state_scope_schedule_and_distillation():
     spec = ExperimentSpec.model_validate(
         {
@@ -97,6 +179,7 @@ def test_variant_names_state_scope_schedule_and_distillation():
                 {"method": "magnitude", "sparsity": [0.5], "scope": "layer", "schedule": "gradual", "distill": True},
                 {"method": "channel", "ratio": [0.5], "distill": True},
                 {"method": "2:4"},
+                {"method": "channel", "ratio": [0.3], "bn_recalibration": False},
             ],
             "quantize": [
                 {"apply_to": ["dense"]},
@@ -108,7 +191,7 @@ def test_variant_names_state_scope_schedule_and_distillation():
     )
     names = [v.name for v in expand_variants(spec, "base")]
     assert names == [
-        "dense", "magnitude-0.5", "magnitude-layer-gradual-0.5-kd", "channel-0.5-kd", "2:4",
+        "dense", "magnitude-0.5", "magnitude-layer-gradual-0.5-kd", "channel-0.5-kd", "2:4", "channel-0.3-stale-bn",
         "dense+int8", "dense+int8-dynamic", "dense+fp16", "dense+int8-trt",
     ]
     by_name = {v.name: v for v in expand_variants(spec, "base")}

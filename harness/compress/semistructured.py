@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from harness.compress.finetune import finetune
-from harness.compress.prune import PruneResult, _count, _example, _prunable, _teacher
+from harness.compress.prune import PruneResult, _count, _example, _finetune_details, _prunable, _teacher
 from harness.data.base import Dataset
 from harness.progress import ProgressReporter
 
@@ -88,5 +88,5 @@ def semistructured_prune(
     for _, module in pruned:
         tprune.remove(module, "weight")
     details = {"pattern": "2:4", "layers_pruned": [n for n, _ in pruned], "layers_skipped": skipped,
-               "distilled": bool(options.get("distill"))}
+               **_finetune_details(options)}
     return PruneResult(model, macs, macs, params, params, details)

@@ -33,7 +33,7 @@ def _amount_label(x: float) -> str:
 
 
 def prune_variant_name(method: str, amount: float, options: dict[str, Any]) -> str:
-    """``method[-layer][-gradual][-amount][-kd]``: the default recipe keeps the short name."""
+    """``method[-layer][-gradual][-amount][-kd][-stale-bn]``: the default recipe keeps the short name."""
     parts = [method]
     if options.get("scope") == "layer":
         parts.append("layer")
@@ -43,6 +43,8 @@ def prune_variant_name(method: str, amount: float, options: dict[str, Any]) -> s
         parts.append(_amount_label(amount))
     if options.get("distill"):
         parts.append("kd")
+    if options.get("bn_recalibration") is False:
+        parts.append("stale-bn")
     return "-".join(parts)
 
 
