@@ -12,6 +12,11 @@ budget, so load from other processes falls on every variant alike; the table sho
 10th percentiles, less sensitive to that load) and their ratios to fp32.
 Digits-trained models also get top-1 and worst-class recall on the digits evaluation split.
 
+Issue #5's speed targets (``TARGETS``) are judged on paired ratios: in each round, fp32's block
+median over the variant's, then the median over rounds with a 95 % bootstrap interval; ``met``
+needs the whole interval at or above the target, ``not met`` the whole interval below it, and
+anything else is ``undecided`` (this run cannot tell on a machine that other jobs share).
+
 Models: ``small-cnn`` (the default run's, digits 32x32), ``resnet18`` (the zoo's CIFAR-style
 ResNet-18, digits 32x32, trained ``--resnet-epochs``; baselines are cached under ``--cache``),
 ``resnet18-imagenet`` (ImageNet-style stem at 3x224x224, random weights: latency only).
@@ -32,6 +37,12 @@ from pathlib import Path
 import numpy as np
 
 THREADS = 2
+#: issue #5's speed targets: minimum p50 ratio to fp32 of the same model, per (model, variant)
+TARGETS = {
+    ("small-cnn", "int8 harness"): 1.5, ("small-cnn", "channel-0.5"): 1.5,
+    ("resnet18", "int8 harness"): 2.0, ("resnet18", "channel-0.5"): 2.0,
+    ("resnet18-imagenet", "int8 harness"): 2.0, ("resnet18-imagenet", "channel-0.5"): 2.0,
+}
 
 
 def _dataset(name: str):
@@ -141,30 +152,51 @@ def _session(path: Path):
     return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
 
-def time_interleaved(sessions: dict, x: np.ndarray, seconds: float, block_s: float = 0.5) -> dict[str, np.ndarray]:
-    """Latency samples (ms) per variant: rounds of one ``block_s`` block per variant until ``seconds``.
+def time_interleaved(sessions: dict, x: np.ndarray, seconds: float, block_s: float = 0.5) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """Latency samples (ms) per variant, and the median of each of its blocks, round by round:
+    rounds of one ``block_s`` block per variant until ``seconds`` (and at least 20 samples each).
 
     Blocks, not single runs, alternate: onnxruntime's intra-op threads spin for a while after a
     run, so a session timed right after another one's run competes with its spinning threads
     (measured: the same file timed twice in one single-run round-robin differed by 30 %). The
-    first 2 runs of each block are discarded for the same reason.
+    first 2 runs of each block are discarded for the same reason. Block ``i`` of every variant
+    belongs to round ``i``, timed within a few seconds of each other, which is what
+    :func:`ratio_verdict` pairs.
     """
     feed = {"input": x}
     samples: dict[str, list[float]] = {k: [] for k in sessions}
+    blocks: dict[str, list[float]] = {k: [] for k in sessions}
     deadline = time.perf_counter() + seconds
     while time.perf_counter() < deadline or min(map(len, samples.values())) < 20:
         for k, s in sessions.items():
             for _ in range(2):
                 s.run(None, feed)
+            block: list[float] = []
             end = time.perf_counter() + block_s
             while True:
                 t0 = time.perf_counter()
                 s.run(None, feed)
                 t1 = time.perf_counter()
-                samples[k].append((t1 - t0) * 1e3)
+                block.append((t1 - t0) * 1e3)
                 if t1 > end:
                     break
-    return {k: np.asarray(v) for k, v in samples.items()}
+            samples[k].extend(block)
+            blocks[k].append(float(np.median(block)))
+    return {k: np.asarray(v) for k, v in samples.items()}, {k: np.asarray(v) for k, v in blocks.items()}
+
+
+def ratio_verdict(base_blocks: np.ndarray, blocks: np.ndarray, goal: float) -> tuple[float, float | None, float | None, str]:
+    """Median over rounds of (fp32 block median / variant block median), its 95 % bootstrap
+    interval over rounds, and ``met`` (interval above ``goal``), ``not met`` (below) or
+    ``undecided`` (the interval contains it): one run's ratio moves with other jobs' load, the
+    interval says whether this run can tell."""
+    from harness.metrics.bootstrap import bootstrap_ci
+
+    ci = bootstrap_ci(lambda r: float(np.median(r)), base_blocks / blocks, n_boot=2000, seed=0)
+    if ci.low is None or ci.high is None:
+        return float(ci.estimate), None, None, "undecided"
+    verdict = "met" if ci.low >= goal else "not met" if ci.high < goal else "undecided"
+    return float(ci.estimate), ci.low, ci.high, verdict
 
 
 def accuracy(session, dataset) -> tuple[float, float]:
@@ -183,20 +215,25 @@ def main() -> None:
     parser.add_argument("--resnet-epochs", type=int, default=12, help="training epochs of the digits ResNet-18 (cached; ~15 min here the first time)")
     parser.add_argument("--finetune-epochs", type=int, default=2, help="fine-tuning after channel pruning (the default run uses 2)")
     parser.add_argument("--calibration", type=int, default=200, help="calibration samples")
+    parser.add_argument("--block-seconds", type=float, default=0.5, help="length of one variant's timing block in a round")
     parser.add_argument("--cache", type=Path, default=Path("results/cache"))
     parser.add_argument("--json", type=Path, default=None, help="also write the results here")
     args = parser.parse_args()
 
     import onnxruntime as ort
 
+    from harness.measure.environment import capture_environment, cpu_has_vnni
+
+    env = capture_environment()
     print(f"onnxruntime {ort.__version__}, CPU EP, {THREADS} threads, batch 1, ORT_ENABLE_ALL, interleaved medians")
+    print(f"CPU: {env.cpu_model}, int8 dot-product instructions (VNNI): {'yes' if cpu_has_vnni(_cpu_flags()) else 'no'}")
     results = []
     with tempfile.TemporaryDirectory() as tmp:
         for name in args.models.split(","):
             print(f"\n== {name}", flush=True)
             files, dataset = build_variants(name, args, Path(tmp))
             sessions = {k: _session(p) for k, p in files.items()}
-            samples = time_interleaved(sessions, dataset.evaluation.x[:1], args.seconds)
+            samples, blocks = time_interleaved(sessions, dataset.evaluation.x[:1], args.seconds, args.block_seconds)
             p50 = {k: float(np.median(v)) for k, v in samples.items()}
             p10 = {k: float(np.percentile(v, 10)) for k, v in samples.items()}
             scored = name != "resnet18-imagenet"
@@ -214,6 +251,15 @@ def main() -> None:
                     line += f" {100 * top1:6.1f} {100 * worst:6.1f} {100 * row['d_top1']:+8.1f} {100 * row['d_worst']:+8.1f}"
                 print(line, flush=True)
                 results.append(row)
+            for k in files:
+                if (name, k) in TARGETS:
+                    goal = TARGETS[(name, k)]
+                    ratio, low, high, verdict = ratio_verdict(blocks["fp32"], blocks[k], goal)
+                    interval = f"[{low:.2f}, {high:.2f}]" if low is not None else "[undefined]"
+                    print(f"  target {k} >= {goal:g}x fp32: paired ratio {ratio:.2f}x, 95% interval {interval} over "
+                          f"{len(blocks[k])} rounds: {verdict}")
+                    next(r for r in results if r["model"] == name and r["variant"] == k).update(
+                        target_ratio=goal, paired_ratio=ratio, paired_ratio_ci=[low, high], verdict=verdict)
             print(f"  load average during timing: {os.getloadavg()[0]:.1f} (1 min)", flush=True)
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))
