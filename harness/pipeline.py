@@ -21,7 +21,7 @@ import numpy as np
 
 from harness.analysis import Populations, attach_bias, check_intersections, evaluation_groups, write_audit
 from harness.artifacts import BuiltVariant, build_fp32, build_from_file, build_quantized
-from harness.compress.variants import Variant, expand_variants
+from harness.compress.variants import Variant, describe_recipe, expand_variants
 from harness.config import ExperimentSpec, spec_hash
 from harness.errors import HarnessError, VariantError
 from harness.export.tensorrt import engine_source
@@ -90,6 +90,7 @@ def _failed_points(variant: Variant, runtime: str, batches: list[int], error: st
             precision=variant.precision,
             status="failed",
             error=error,
+            recipe=describe_recipe(variant),
         )
         for b in batches
     ]
@@ -452,6 +453,7 @@ class _Sweep:
                 engine=engine,
                 device_state=DeviceState(**b["device_state"]),
                 gpu_timing=GpuTiming(**b["gpu_timing"]) if b.get("gpu_timing") else None,
+                recipe=describe_recipe(v),
             )
             out.append((point, b["warmup_ms"], b["samples_ms"]))
         return out, evaluation

@@ -366,6 +366,7 @@ class OperatingPoint:
     engine: EngineInfo | None = None  # TensorRT points only
     device_state: DeviceState | None = None
     gpu_timing: GpuTiming | None = None
+    recipe: str | None = None  # how the variant was made, in words (None in reports written before it existed)
 
     def metric(self, name: str) -> float | None:
         """Flat metric lookup used by objectives: ``p50_ms``, ``top1``, ``worst_class_recall`` ..."""

@@ -245,3 +245,14 @@ def test_device_state_and_memory_stack_of_the_chosen_point_are_stated_with_their
     assert "Warnings: power mode 15W is not the profile default MAXN." in card
     assert "unified-memory delta 412.00 MB" in card
     assert "weights stored sparse (bitmask+values) would take 1.10 MB (computed, not a shipped file)" in card
+
+
+def test_model_details_state_how_the_chosen_variant_was_made_and_older_reports_keep_the_short_form() -> None:
+    report = card_report()
+    recipe = "magnitude pruning to 50% sparsity (global, one-shot); BatchNorm statistics re-estimated after pruning"
+    points = [dataclasses.replace(p, recipe=recipe) if p.point_id == report.selection.point_id else p for p in report.points]
+    with_recipe = render_card(dataclasses.replace(report, points=points), "md")
+    assert f"| compression | {recipe} |" in with_recipe
+    chosen = next(p for p in report.points if p.point_id == report.selection.point_id)
+    assert chosen.recipe is None  # a report stored before recipes existed
+    assert f"| compression | {chosen.prune_method} pruning ({chosen.prune_amount:g}), {chosen.precision} |" in render_card(report, "md")

@@ -213,3 +213,29 @@ def test_incoherent_compression_specs_are_rejected_before_any_work(tmp_path, tom
     path.write_text(toml)
     with pytest.raises(ConfigError, match=message):
         load_experiment(path)
+
+
+def test_recipe_words_state_pruning_fine_tuning_recalibration_distillation_and_quantization():
+    from harness.compress.variants import describe_recipe
+
+    spec = ExperimentSpec.model_validate(
+        {
+            "prune": [
+                {"method": "magnitude", "sparsity": [0.8], "schedule": "gradual", "steps": 3, "distill": True, "finetune_epochs": 1},
+                {"method": "channel", "ratio": [0.3], "finetune_epochs": 0, "bn_recalibration": False, "round_to": 16},
+            ],
+            "quantize": [{"apply_to": ["channel-*"], "calibration_method": "entropy", "per_channel": False}, {"apply_to": ["dense"], "precision": "fp16"}],
+        }
+    )
+    recipes = {v.name: describe_recipe(v) for v in expand_variants(spec, "base")}
+    assert recipes["dense"] == "dense (no pruning)"
+    assert recipes["magnitude-gradual-0.8-kd"] == (
+        "magnitude pruning to 80% sparsity (global, gradual over 3 steps); BatchNorm statistics re-estimated after "
+        "pruning; 1 fine-tuning epoch at lr 0.0005, distilled from the dense model (T 4, alpha 0.5)"
+    )
+    assert recipes["channel-0.3-stale-bn+int8"] == (
+        "channel pruning at ratio 0.3 (torch-pruning, widths rounded to multiples of 16); BatchNorm statistics kept "
+        "from the dense model; no fine-tuning; int8 static QDQ (uint8 activations on x86, int8 elsewhere, per-tensor "
+        "weights, entropy calibration on up to 200 calibration images)"
+    )
+    assert recipes["dense+fp16"] == "dense (no pruning); fp16 weights and compute (float32 inputs and outputs)"

@@ -82,3 +82,50 @@ def expand_variants(spec: ExperimentSpec, baseline_key: str) -> list[Variant]:
 
         raise ConfigError(f"the prune / quantize grid produces duplicate variants: {', '.join(duplicates)}")
     return variants
+
+
+def _pruning_words(method: str, amount: float, options: dict[str, Any]) -> str:
+    if method == "magnitude":
+        schedule = f"gradual over {options.get('steps', 4)} steps" if options.get("schedule") == "gradual" else "one-shot"
+        return f"magnitude pruning to {amount:.0%} sparsity ({options.get('scope', 'global')}, {schedule})"
+    if method == "channel":
+        return f"channel pruning at ratio {amount:g} (torch-pruning, widths rounded to multiples of {options.get('round_to', 8)})"
+    return "2:4 semi-structured pruning"
+
+
+def _finetuning_words(options: dict[str, Any]) -> list[str]:
+    epochs = int(options.get("finetune_epochs", 0))
+    words = [
+        "BatchNorm statistics re-estimated after pruning" if options.get("bn_recalibration", True)
+        else "BatchNorm statistics kept from the dense model"
+    ]
+    if epochs == 0:
+        return [*words, "no fine-tuning"]
+    tuned = f"{epochs} fine-tuning epoch{'s' if epochs != 1 else ''} at lr {options.get('finetune_lr', 5e-4):g}"
+    if options.get("distill"):
+        tuned += f", distilled from the dense model (T {options.get('temperature', 4.0):g}, alpha {options.get('alpha', 0.5):g})"
+    return [*words, tuned]
+
+
+def _quantization_words(quant: QuantSpec) -> str:
+    if quant.precision == "fp16":
+        return "fp16 weights and compute (float32 inputs and outputs)"
+    if quant.method == "dynamic":
+        return "int8 dynamic quantization (onnxruntime quantize_dynamic)"
+    weights = "per-channel" if quant.per_channel else "per-tensor"
+    activations = "uint8 activations on x86, int8 elsewhere" if quant.activation_type == "auto" else f"{quant.activation_type} activations"
+    placement = "TensorRT placement, symmetric" if quant.target == "tensorrt" else activations
+    return (f"int8 static QDQ ({placement}, {weights} weights, {quant.calibration_method} calibration on up to "
+            f"{quant.calibration_samples} calibration images)")
+
+
+def describe_recipe(variant: Variant) -> str:
+    """How a variant was made, in one line of words, for the model card and the store."""
+    if variant.prune_method == "none":
+        parts = ["dense (no pruning)"]
+    else:
+        parts = [_pruning_words(variant.prune_method, variant.prune_amount, variant.prune_options),
+                 *_finetuning_words(variant.prune_options)]
+    if variant.quant is not None:
+        parts.append(_quantization_words(variant.quant))
+    return "; ".join(parts)

@@ -99,8 +99,8 @@ def _model_details(report: RunReport, chosen: OperatingPoint | None, base: Opera
         ["base model", report.model_name],
         ["dense baseline", [*f.describe(base)] if base is not None else "n/a (no dense point measured)"],
         ["chosen point", Code(chosen.point_id) if chosen is not None else "n/a (no point selected)"],
-        ["compression", f"{chosen.prune_method} pruning ({chosen.prune_amount:g}), {chosen.precision}"
-         if chosen is not None else f.NA],
+        ["compression", f.NA if chosen is None else chosen.recipe
+         or f"{chosen.prune_method} pruning ({chosen.prune_amount:g}), {chosen.precision}"],
         ["task", f"image classification, {len(report.dataset.class_names)} classes"],
         ["seeds per population", str(report.population)],
         ["harness commit", commit],
