@@ -12,7 +12,7 @@ from tests.conftest import REPO
 
 EXAMPLE = REPO / "docs" / "examples" / "experiment.toml"
 REQUIRED = {
-    "variant_id", "runtime", "prune_method", "sparsity", "precision", "batch_size", "top1", "worst_class_recall",
+    "variant_id", "runtime", "prune_method", "sparsity", "precision", "recipe", "batch_size", "top1", "worst_class_recall",
     "per_class_recall", "p50_ms", "p90_ms", "p99_ms", "n_samples", "peak_rss_mb", "artifact_mb",
     "energy_per_inference_mj", "energy_unavailable_reason", "on_pareto_front", "status",
 }
@@ -43,6 +43,7 @@ def test_run_prints_only_json_on_stdout_with_the_documented_fields(first_run):
     assert any(p["on_pareto_front"] for p in doc["points"])
     magnitude = [p for p in doc["points"] if p["prune_method"] == "magnitude"]
     assert all(abs(p["sparsity"] - 0.6) < 0.01 for p in magnitude)  # measured from the artifact
+    assert all(p["recipe"].startswith("magnitude pruning to 60% sparsity") for p in magnitude)
     assert {p["precision"] for p in doc["points"]} == {"fp32", "int8"}
     assert doc["dataset"]["under_represented"] == ["3", "8"]
 

@@ -22,6 +22,7 @@ def point_summary(p: OperatingPoint) -> dict[str, Any]:
         "prune_amount": p.prune_amount,
         "sparsity": art.weight_sparsity if art else None,  # measured from the artifact
         "precision": p.precision,
+        "recipe": p.recipe,  # how the variant was made, in words
         "batch_size": p.batch_size,
         "top1": acc.top1 if acc else None,
         "worst_class_recall": acc.worst_class_recall if acc else None,
