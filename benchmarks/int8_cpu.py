@@ -109,17 +109,16 @@ def _ort_default(fp32: Path, out: Path, calibration_x: np.ndarray) -> Path:
     return out
 
 
-def build_variants(name: str, args, work: Path) -> tuple[dict[str, Path], object]:
+def build_variants(name: str, args, work: Path, reduce_range: bool) -> tuple[dict[str, Path], object]:
+    """``reduce_range``: 7-bit weights, as the harness chooses on a CPU without VNNI."""
     from harness.compress.prune import channel_prune
     from harness.compress.quantize import quantize_int8_static
     from harness.config import QuantSpec
-    from harness.measure.environment import cpu_has_vnni
     from harness.progress import ProgressReporter
 
     dataset, spec = _dataset(name)
     model = _baseline(name, dataset, spec, args.resnet_epochs, args.cache)
     example, calib = dataset.evaluation.x[:1], dataset.calibration.x[: args.calibration]
-    reduce_range = not cpu_has_vnni(_cpu_flags())
     files = {"fp32": _export(model, example, work / f"{name}.onnx")}
     files["int8 ort-default"] = _ort_default(files["fp32"], work / f"{name}.ort.onnx", calib)
     files["int8 harness"] = work / f"{name}.int8.onnx"
@@ -132,13 +131,6 @@ def build_variants(name: str, args, work: Path) -> tuple[dict[str, Path], object
     files["channel-0.5 + int8"] = work / f"{name}.channel.int8.onnx"
     quantize_int8_static(files["channel-0.5"], files["channel-0.5 + int8"], calib, QuantSpec(), reduce_range=reduce_range)
     return files, dataset
-
-
-def _cpu_flags() -> list[str]:
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith(("flags", "Features")):
-            return line.split(":", 1)[1].split()
-    return []
 
 
 def _session(path: Path):
@@ -225,13 +217,14 @@ def main() -> None:
     from harness.measure.environment import capture_environment, cpu_has_vnni
 
     env = capture_environment()
+    vnni = cpu_has_vnni(env.cpu_flags)
     print(f"onnxruntime {ort.__version__}, CPU EP, {THREADS} threads, batch 1, ORT_ENABLE_ALL, interleaved medians")
-    print(f"CPU: {env.cpu_model}, int8 dot-product instructions (VNNI): {'yes' if cpu_has_vnni(_cpu_flags()) else 'no'}")
+    print(f"CPU: {env.cpu_model}, int8 dot-product instructions (VNNI): {'yes' if vnni else 'no'}")
     results = []
     with tempfile.TemporaryDirectory() as tmp:
         for name in args.models.split(","):
             print(f"\n== {name}", flush=True)
-            files, dataset = build_variants(name, args, Path(tmp))
+            files, dataset = build_variants(name, args, Path(tmp), reduce_range=not vnni)
             sessions = {k: _session(p) for k, p in files.items()}
             samples, blocks = time_interleaved(sessions, dataset.evaluation.x[:1], args.seconds, args.block_seconds)
             p50 = {k: float(np.median(v)) for k, v in samples.items()}
@@ -240,8 +233,9 @@ def main() -> None:
             base_acc = accuracy(sessions["fp32"], dataset) if scored else None
             header = f"  {'variant':22s} {'p50 ms':>9s} {'x fp32':>7s} {'p10 ms':>9s} {'x fp32':>7s} {'n':>6s} {'MB':>7s}"
             print(header + (f" {'top-1':>6s} {'worst':>6s} {'d top-1':>8s} {'d worst':>8s}" if scored else ""))
+            rows = {}
             for k in files:
-                row = {"model": name, "variant": k, "p50_ms": p50[k], "speedup_p50": p50["fp32"] / p50[k], "p10_ms": p10[k],
+                row = rows[k] = {"model": name, "variant": k, "p50_ms": p50[k], "speedup_p50": p50["fp32"] / p50[k], "p10_ms": p10[k],
                        "speedup_p10": p10["fp32"] / p10[k], "n_samples": len(samples[k]), "file_mb": files[k].stat().st_size / 2**20}
                 line = (f"  {k:22s} {p50[k]:9.3f} {row['speedup_p50']:6.2f}x {p10[k]:9.3f} {row['speedup_p10']:6.2f}x "
                         f"{len(samples[k]):6d} {row['file_mb']:7.2f}")
@@ -258,8 +252,7 @@ def main() -> None:
                     interval = f"[{low:.2f}, {high:.2f}]" if low is not None else "[undefined]"
                     print(f"  target {k} >= {goal:g}x fp32: paired ratio {ratio:.2f}x, 95% interval {interval} over "
                           f"{len(blocks[k])} rounds: {verdict}")
-                    next(r for r in results if r["model"] == name and r["variant"] == k).update(
-                        target_ratio=goal, paired_ratio=ratio, paired_ratio_ci=[low, high], verdict=verdict)
+                    rows[k].update(target_ratio=goal, paired_ratio=ratio, paired_ratio_ci=[low, high], verdict=verdict)
             print(f"  load average during timing: {os.getloadavg()[0]:.1f} (1 min)", flush=True)
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))

@@ -139,10 +139,11 @@ def main() -> None:
 
     from harness.compress.quantize import quantize_int8_static
     from harness.config import QuantSpec
-    from harness.measure.environment import cpu_has_vnni
+    from harness.measure.environment import capture_environment, cpu_has_vnni
 
     print(f"onnxruntime {ort.__version__}, CPU EP, {int8_cpu.THREADS} threads, batch 1, ORT_ENABLE_ALL, "
           "interleaved profiling, per-node medians")
+    reduce_range = not cpu_has_vnni(capture_environment().cpu_flags)
     report = {}
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
@@ -153,7 +154,7 @@ def main() -> None:
             x = dataset.evaluation.x[:1]
             files = {"fp32": int8_cpu._export(model, x, work / f"{name}.onnx"), "int8": work / f"{name}.int8.onnx"}
             quantize_int8_static(files["fp32"], files["int8"], dataset.calibration.x[: args.calibration], QuantSpec(),
-                                 reduce_range=not cpu_has_vnni(int8_cpu._cpu_flags()))
+                                 reduce_range=reduce_range)
             for k, p in files.items():
                 print(f"  optimised graph, {k}: {dict(optimized_ops(p, work))}")
             prof = profile_interleaved(files, x, args.seconds, work)

@@ -111,15 +111,12 @@ def finetune(
 
     epochs = int(options.get("finetune_epochs", 0))
     total = total_iterations(dataset, epochs)
-    recalibrate = bool(options.get("bn_recalibration", True))
-    if epochs == 0:
-        if on_step is not None:
-            on_step(0, 0)
-        if recalibrate:
-            recalibrate_batchnorm(model, dataset, seed)
-        return model.eval()
-    if recalibrate:  # a gradual schedule prunes inside the loop, where training updates the statistics
+    if epochs == 0 and on_step is not None:
+        on_step(0, 0)  # no training: every pruning step happens now
+    if options.get("bn_recalibration", True):  # a gradual schedule prunes inside the loop, where training updates the statistics
         recalibrate_batchnorm(model, dataset, seed)
+    if epochs == 0:
+        return model.eval()
     distill = bool(options.get("distill")) and teacher is not None
     temperature, alpha = float(options.get("temperature", 4.0)), float(options.get("alpha", 0.5))
     generator = torch.Generator().manual_seed(seed)
