@@ -15,7 +15,8 @@ Digits-trained models also get top-1 and worst-class recall on the digits evalua
 Issue #5's speed targets (``TARGETS``) are judged on paired ratios: in each round, fp32's block
 median over the variant's, then the median over rounds with a 95 % bootstrap interval; ``met``
 needs the whole interval at or above the target, ``not met`` the whole interval below it, and
-anything else is ``undecided`` (this run cannot tell on a machine that other jobs share).
+anything else, or fewer than ``MIN_ROUNDS`` rounds, is ``undecided`` (this run cannot tell on a
+machine that other jobs share).
 
 Models: ``small-cnn`` (the default run's, digits 32x32), ``resnet18`` (the zoo's CIFAR-style
 ResNet-18, digits 32x32, trained ``--resnet-epochs``; baselines are cached under ``--cache``),
@@ -37,6 +38,7 @@ from pathlib import Path
 import numpy as np
 
 THREADS = 2
+MIN_ROUNDS = 8  # fewest paired rounds a target verdict is given on
 #: issue #5's speed targets: minimum p50 ratio to fp32 of the same model, per (model, variant)
 TARGETS = {
     ("small-cnn", "int8 harness"): 1.5, ("small-cnn", "channel-0.5"): 1.5,
@@ -187,6 +189,8 @@ def ratio_verdict(base_blocks: np.ndarray, blocks: np.ndarray, goal: float) -> t
     ci = bootstrap_ci(lambda r: float(np.median(r)), base_blocks / blocks, n_boot=2000, seed=0)
     if ci.low is None or ci.high is None:
         return float(ci.estimate), None, None, "undecided"
+    if len(blocks) < MIN_ROUNDS:  # a bootstrap over 2 or 3 rounds is only their min and max
+        return float(ci.estimate), ci.low, ci.high, f"undecided (fewer than {MIN_ROUNDS} rounds: raise --seconds)"
     verdict = "met" if ci.low >= goal else "not met" if ci.high < goal else "undecided"
     return float(ci.estimate), ci.low, ci.high, verdict
 
