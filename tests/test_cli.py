@@ -127,3 +127,10 @@ def test_a_runtime_the_target_lacks_is_refused_before_any_work(tmp_path):
     assert proc.returncode == 2 and "tensorrt" in proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1
     assert not (tmp_path / "harness.db").exists()
+
+
+def test_an_unknown_option_is_a_usage_error_with_exit_code_2_not_a_traceback(tmp_path):
+    proc = harness("run", "--no-such-option", cwd=tmp_path)
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    assert "No such option: --no-such-option" in proc.stderr
+    assert "Traceback" not in proc.stderr

@@ -44,6 +44,12 @@ def _root() -> None:
     """Prune, quantize, export, measure and evaluate a model; pick a fair operating point."""
 
 
+def _click_exception() -> type[Exception]:
+    """``ClickException`` as typer raises it: click's own in older typer releases, typer's vendored
+    copy in typer 0.29 (which no longer installs click). Found through the public ``typer.BadParameter``."""
+    return next(c for c in typer.BadParameter.__mro__ if c.__name__ == "ClickException")
+
+
 def main() -> None:
     from harness.errors import HarnessError
 
@@ -60,10 +66,6 @@ def main() -> None:
         sys.exit(exc.exit_code)
     except typer.Abort:
         sys.exit(130)
-    except Exception as exc:  # click usage errors carry their own exit code and message
-        import click
-
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
-        raise
+    except _click_exception() as exc:  # usage errors (unknown option, bad value) carry their own exit code
+        exc.show()
+        sys.exit(exc.exit_code)
