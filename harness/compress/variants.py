@@ -22,6 +22,7 @@ class Variant:
     prune_options: dict[str, Any]
     quant: QuantSpec | None
     parent_id: str | None  # the fp32 variant a quantized one is made from
+    recipe_known: bool = True  # False when rebuilt from the store without its spec (fleet workers)
 
     @property
     def precision(self) -> str:
@@ -86,24 +87,24 @@ def expand_variants(spec: ExperimentSpec, baseline_key: str) -> list[Variant]:
 
 def _pruning_words(method: str, amount: float, options: dict[str, Any]) -> str:
     if method == "magnitude":
-        schedule = f"gradual over {options['steps']} steps" if options["schedule"] == "gradual" else "one-shot"
-        return f"magnitude pruning to {amount:.0%} sparsity ({options['scope']}, {schedule})"
+        schedule = f"gradual over {options.get('steps', 4)} steps" if options.get("schedule") == "gradual" else "one-shot"
+        return f"magnitude pruning to {amount:.0%} sparsity ({options.get('scope', 'global')}, {schedule})"
     if method == "channel":
-        return f"channel pruning at ratio {amount:g} (torch-pruning, widths rounded to multiples of {options['round_to']})"
+        return f"channel pruning at ratio {amount:g} (torch-pruning, widths rounded to multiples of {options.get('round_to', 8)})"
     return "2:4 semi-structured pruning"
 
 
 def _finetuning_words(options: dict[str, Any]) -> list[str]:
-    epochs = options["finetune_epochs"]
+    epochs = int(options.get("finetune_epochs", 0))
     words = [
-        "BatchNorm statistics re-estimated after pruning" if options["bn_recalibration"]
+        "BatchNorm statistics re-estimated after pruning" if options.get("bn_recalibration", True)
         else "BatchNorm statistics kept from the dense model"
     ]
     if epochs == 0:
         return [*words, "no fine-tuning"]
-    tuned = f"{epochs} fine-tuning epoch{'s' if epochs != 1 else ''} at lr {options['finetune_lr']:g}"
-    if options["distill"]:
-        tuned += f", distilled from the dense model (T {options['temperature']:g}, alpha {options['alpha']:g})"
+    tuned = f"{epochs} fine-tuning epoch{'s' if epochs != 1 else ''} at lr {options.get('finetune_lr', 5e-4):g}"
+    if options.get("distill"):
+        tuned += f", distilled from the dense model (T {options.get('temperature', 4.0):g}, alpha {options.get('alpha', 0.5):g})"
     return [*words, tuned]
 
 
@@ -119,10 +120,12 @@ def _quantization_words(quant: QuantSpec) -> str:
             f"{quant.calibration_samples} calibration images)")
 
 
-def describe_recipe(variant: Variant) -> str:
+def describe_recipe(variant: Variant) -> str | None:
     """How a variant was made, in one line of words, for the model card and the store.
 
-    ``prune_options`` is the prune spec's full dump (:func:`expand_variants`), so every key is there."""
+    None when the variant was rebuilt without its spec (the card then shows the short form)."""
+    if not variant.recipe_known:
+        return None
     if variant.prune_method == "none":
         parts = ["dense (no pruning)"]
     else:

@@ -104,7 +104,8 @@ def _variants(store, run_id: str) -> list[Variant]:
         rows = conn.execute(s.variants.select().where(s.variants.c.run_id == run_id)).all()
     variants = [
         Variant(r.variant_id, r.name, r.prune_method, r.prune_amount, {},
-                None if r.precision == "fp32" else QuantSpec.model_construct(precision=r.precision), None)
+                None if r.precision == "fp32" else QuantSpec.model_construct(precision=r.precision), None,
+                recipe_known=False)
         for r in rows if "#seed" not in r.name
     ]
     return sorted(variants, key=lambda v: (v.name != "dense", v.name))
