@@ -150,12 +150,12 @@ def build_from_file(variant: Variant, source: Path, dataset: Dataset, cache_dir:
     if source.suffix.lower() == ".onnx":
         shutil.copyfile(source, files["onnx"])
     else:
-        import torch
+        from harness.export.pt2 import load_program
 
         files["torch.export"] = directory / FORMAT_FILES["torch.export"]
         shutil.copyfile(source, files["torch.export"])
         with _stage(variant, "export"):
-            program = torch.export.load(str(source))
+            program = load_program(source)
             export_onnx(program, dataset.evaluation.x[:1], files["onnx"])
             details["parity"] = _program_parity(program, files["onnx"], dataset.evaluation.x[:64])
     with _stage(variant, "inspect"):

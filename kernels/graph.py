@@ -145,7 +145,9 @@ def load_swapped_program(path: Path, mode: str = "2:4+int8", *, backend: str = "
     """
     from kernels.swap import swap_modules
 
-    gm = torch.export.load(str(path)).module()
+    from harness.export.pt2 import load_program
+
+    gm = load_program(path).module()
     lift_layers(gm)
     report = swap_modules(gm, mode, calibration=calibration, backend=backend)
     return gm.to(device=device, dtype=dtype), report  # an exported module's eval() raises; its graph is inference-only already

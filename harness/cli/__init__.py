@@ -54,7 +54,8 @@ def main() -> None:
     from harness.errors import HarnessError
 
     try:
-        app(standalone_mode=False)
+        # without standalone mode click returns a command's exit code (typer.Exit) instead of exiting
+        code = app(standalone_mode=False)
     except HarnessError as exc:
         if os.environ.get("HARNESS_DEBUG"):
             raise
@@ -69,3 +70,4 @@ def main() -> None:
     except _click_exception() as exc:  # usage errors (unknown option, bad value) carry their own exit code
         exc.show()
         sys.exit(exc.exit_code)
+    sys.exit(code if isinstance(code, int) else 0)

@@ -186,7 +186,9 @@ def validate_2_4(path: Path):
 def inspect_program(path: Path) -> ArtifactInfo:
     import torch
 
-    program = torch.export.load(str(path))
+    from harness.export.pt2 import load_program
+
+    program = load_program(path)
     layers: dict[str, tuple[int, int]] = {}
     for name, tensor in program.state_dict.items():
         if name.endswith("weight") and tensor.ndim in (2, 4):  # conv and linear kernels; BN weights are 1-D

@@ -124,9 +124,9 @@ def weights_mb(path: Path, fmt: str) -> tuple[float | None, str | None]:
                 total += int(np.prod(init.dims, dtype=np.int64)) * itemsize
             return total / 2**20, None
         if fmt == "torch.export":
-            import torch
+            from harness.export.pt2 import load_program
 
-            program = torch.export.load(str(path))
+            program = load_program(path)
             tensors = list(program.state_dict.values()) + list(getattr(program, "constants", {}).values())
             return sum(t.numel() * t.element_size() for t in tensors if hasattr(t, "numel")) / 2**20, None
     except Exception as exc:  # a reading failure leaves the figure out, never the measurement

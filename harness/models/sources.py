@@ -162,14 +162,9 @@ def build_from_factory(spec: ModelSpec, dataset: Dataset):
 
 def load_exported_program(spec: ModelSpec, dataset: Dataset):
     """A ``.pt2`` program's module (used to validate it; its file is deployed as it is)."""
-    import torch
+    from harness.export.pt2 import load_program
 
-    path = _existing(spec.name, "exported program")
-    try:
-        return torch.export.load(str(path)).module()
-    except Exception as exc:  # noqa: BLE001 - any failure to read the file is the file's fault
-        raise InputError(f"exported program {path} cannot be loaded (truncated or not a torch.export file): "
-                         f"{type(exc).__name__}: {_first_line(exc)}") from None
+    return load_program(_existing(spec.name, "exported program")).module()
 
 
 def _first_line(exc: BaseException) -> str:
@@ -252,14 +247,16 @@ def read_state_dict(path: Path) -> dict[str, Any]:
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
-        found = re.search(r"Unsupported global: GLOBAL ([\w.]+)", str(exc))
-        if found:
-            raise InputError(
-                f"checkpoint {path} was refused: it pickles {found.group(1)}, a Python object beyond tensors "
-                "that could run code, and checkpoints are loaded with weights_only=True (nothing was executed); "
-                "save model.state_dict() instead"
-            ) from None
-        raise InputError(f"checkpoint {path} is truncated or corrupt: {_first_line(exc)}") from None
+        # torch words the refusal differently across releases ("Unsupported global: GLOBAL x", "unsupported
+        # GLOBAL x whose module y is blocked"); either way the file pickles an object beyond tensors
+        found = re.search(r"GLOBAL ([\w.]+)", str(exc), flags=re.IGNORECASE)
+        what = f"it pickles {found.group(1)}, a Python object beyond tensors" if found else \
+            "it pickles Python objects beyond tensors"
+        raise InputError(
+            f"checkpoint {path} was refused: {what} that could run code, and checkpoints are loaded with "
+            "weights_only=True (nothing was executed)",
+            hint="save model.state_dict() instead; the harness never loads a checkpoint with weights_only=False",
+        ) from None
     except (RuntimeError, EOFError, OSError, zipfile.BadZipFile, ValueError) as exc:
         raise InputError(f"checkpoint {path} is truncated or corrupt: {_first_line(exc)}") from None
     if isinstance(obj, dict):

@@ -15,10 +15,12 @@ class TorchEagerRunner(Runner):
     def activate_impl(self) -> None:
         import torch
 
+        from harness.export.pt2 import load_program
+
         if self.threads:
             torch.set_num_threads(self.threads)
         self._torch = torch
-        self._module = torch.export.load(str(self.artifact)).module()
+        self._module = load_program(self.artifact).module()
 
     def infer_impl(self, x: np.ndarray) -> np.ndarray:
         with self._torch.inference_mode():

@@ -55,7 +55,7 @@ class TorchCudaRunner(Runner):
         if self.threads:
             torch.set_num_threads(self.threads)
         self._torch = torch
-        module = torch.export.load(str(self.artifact)).module().to(self.device)
+        module = load_program(self.artifact).module().to(self.device)
         self._module = torch.compile(module) if self.compile else module
         self._stream = torch.cuda.Stream(device=self.device)
         self._slots: dict[tuple[tuple[int, ...], int], dict[str, Any]] = {}
