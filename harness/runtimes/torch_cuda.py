@@ -45,6 +45,8 @@ class TorchCudaRunner(Runner):
         self.last_timing_ms: dict[str, float] | None = None  # enqueue / h2d / compute / d2h of the last query
 
     def activate_impl(self) -> None:
+        from harness.export.pt2 import load_program
+
         torch = self._torch
         if torch is None:
             import torch
