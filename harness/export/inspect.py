@@ -184,7 +184,6 @@ def validate_2_4(path: Path):
 
 
 def inspect_program(path: Path) -> ArtifactInfo:
-
     from harness.export.pt2 import load_program
 
     program = load_program(path)
