@@ -250,13 +250,15 @@ def read_state_dict(path: Path) -> dict[str, Any]:
         # torch words the refusal differently across releases ("Unsupported global: GLOBAL x", "unsupported
         # GLOBAL x whose module y is blocked"); either way the file pickles an object beyond tensors
         found = re.search(r"GLOBAL ([\w.]+)", str(exc), flags=re.IGNORECASE)
-        what = f"it pickles {found.group(1)}, a Python object beyond tensors" if found else \
-            "it pickles Python objects beyond tensors"
-        raise InputError(
-            f"checkpoint {path} was refused: {what} that could run code, and checkpoints are loaded with "
-            "weights_only=True (nothing was executed)",
-            hint="save model.state_dict() instead; the harness never loads a checkpoint with weights_only=False",
-        ) from None
+        if found:
+            raise InputError(
+                f"checkpoint {path} was refused: it pickles {found.group(1)}, a Python object beyond tensors that "
+                "could run code, and checkpoints are loaded with weights_only=True (nothing was executed)",
+                hint="save model.state_dict() instead; the harness never loads a checkpoint with weights_only=False",
+            ) from None
+        reason = re.search(r"WeightsUnpickler error:\s*(.+)", str(exc))  # torch's advice around it is left out
+        raise InputError(f"checkpoint {path} is truncated or corrupt: "
+                         f"{reason.group(1).strip() if reason else 'not a pickle the weights-only loader reads'}") from None
     except (RuntimeError, EOFError, OSError, zipfile.BadZipFile, ValueError) as exc:
         raise InputError(f"checkpoint {path} is truncated or corrupt: {_first_line(exc)}") from None
     if isinstance(obj, dict):
