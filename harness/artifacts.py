@@ -147,7 +147,9 @@ def build_from_file(variant: Variant, source: Path, dataset: Dataset, cache_dir:
     details: dict[str, Any] = {"variant": variant.name, "source_file": str(source)}
     files = {"onnx": directory / FORMAT_FILES["onnx"]}
     if source.suffix.lower() == ".onnx":
-        shutil.copyfile(source, files["onnx"])
+        from harness.models.sources import copy_onnx_model
+
+        copy_onnx_model(source, files["onnx"])  # with its external data, embedded
     else:
         import torch
 
