@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from harness.atomic import atomic_write_text
 from harness.compress.variants import Variant
 from harness.data.base import Dataset
 from harness.errors import HarnessError, VariantError
@@ -48,9 +49,7 @@ def _open_cache(cache_dir: Path, variant: Variant) -> tuple[Path, BuiltVariant |
 
 def _finish(directory: Path, variant: Variant, files: dict[str, Path], details: dict[str, Any]) -> BuiltVariant:
     details = {**details, "formats": sorted(files)}
-    tmp = directory / "details.json.tmp"
-    tmp.write_text(json.dumps(details, indent=2, sort_keys=True))
-    tmp.replace(directory / "details.json")
+    atomic_write_text(directory / "details.json", json.dumps(details, indent=2, sort_keys=True))
     return BuiltVariant(variant, files, details, cached=False)
 
 
@@ -148,7 +147,9 @@ def build_from_file(variant: Variant, source: Path, dataset: Dataset, cache_dir:
     details: dict[str, Any] = {"variant": variant.name, "source_file": str(source)}
     files = {"onnx": directory / FORMAT_FILES["onnx"]}
     if source.suffix.lower() == ".onnx":
-        shutil.copyfile(source, files["onnx"])
+        from harness.models.sources import copy_onnx_model
+
+        copy_onnx_model(source, files["onnx"])  # with its external data, embedded
     else:
         from harness.export.pt2 import load_program
 

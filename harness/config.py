@@ -497,6 +497,13 @@ class ExperimentSpec(Spec):
                 raise ValueError(
                     f"groups.intersections: {unknown[0]!r} is not in dataset.group_attributes {sorted(declared)}"
                 )
+        from harness.compress.variants import fp32_variant_names, unmatched_apply_to
+
+        unmatched = unmatched_apply_to(self)
+        if unmatched is not None:
+            index, pattern = unmatched
+            raise ValueError(f"quantize.{index}.apply_to: {pattern!r} names no variant of this experiment "
+                             f"(variants: {', '.join(fp32_variant_names(self))})")
         if self.selection.batch_size not in self.measure.batch_sizes:
             raise ValueError(
                 f"selection.batch_size {self.selection.batch_size} is not among "

@@ -88,3 +88,33 @@ def test_cli_overrides_are_validated_like_file_values():
     assert spec.measure.batch_sizes == load_experiment(None).measure.batch_sizes  # merged, not replaced
     with pytest.raises(ConfigError, match="measure.profile"):
         load_experiment(None, {"measure": {"profile": "fast"}})
+
+
+APPLY_TO = '[[prune]]\nmethod = "channel"\nratio = [0.3, 0.5]\n[[quantize]]\napply_to = ["dense"]\n[[quantize]]\n'
+
+
+def test_an_apply_to_naming_no_variant_is_rejected_with_the_valid_names(tmp_path):
+    path = write(tmp_path, APPLY_TO + 'precision = "fp16"\napply_to = ["channel-*", "chanel-0.5"]\n')
+    with pytest.raises(ConfigError) as info:
+        load_experiment(path)
+    assert str(info.value) == (f"{path}: quantize.1.apply_to: 'chanel-0.5' names no variant of this experiment "
+                               "(variants: dense, channel-0.3, channel-0.5)")
+
+
+def test_apply_to_patterns_that_match_are_accepted(tmp_path):
+    spec = load_experiment(write(tmp_path, APPLY_TO + 'precision = "fp16"\napply_to = ["channel-0.?", "*"]\n'))
+    assert spec.quantize[1].apply_to == ["channel-0.?", "*"]
+
+
+def test_harness_run_refuses_an_unmatched_apply_to_before_any_work(tmp_path):
+    import subprocess
+    import sys
+
+    path = write(tmp_path, '[[quantize]]\napply_to = ["magnitude-0.5"]\n')
+    proc = subprocess.run([sys.executable, "-m", "harness", "run", str(path), "--results-dir", str(tmp_path / "r")],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "quantize.0.apply_to: 'magnitude-0.5' names no variant" in lines[0]
+    assert "(variants: dense)" in lines[0]
+    assert not (tmp_path / "r" / "harness.db").exists()

@@ -189,3 +189,64 @@ def test_npz_with_pickled_objects_is_refused(tmp_path):
     path = tmp_path / "d.npz"
     np.savez(path, x=images(), y=labels(), class_names=np.array([{"a": 1}, None, 3], dtype=object))
     assert fails("npz", path=str(path)).startswith(f"npz: cannot read {path}: ")
+
+
+def _rewrite_manifest(path, rows) -> None:
+    import csv
+
+    with open(path, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def test_a_manifest_listing_an_image_twice_names_the_path_and_both_lines(tmp_path):
+    path, rows = write_manifest(tmp_path)
+    rows[20]["image"] = "./" + rows[4]["image"]  # the same file, spelt another way
+    _rewrite_manifest(path, rows)
+    message = fails("manifest", path=str(path))
+    assert message.startswith(f"manifest: {path} lists image './img/004.png' twice (lines 6 and 22)")
+
+
+@pytest.mark.parametrize("escape", ["../secret.png", "img/../../secret.png", "ABSOLUTE", "SYMLINK"])
+def test_a_manifest_path_outside_its_folder_is_refused_and_never_read(tmp_path, escape):
+    data = tmp_path / "data"
+    path, rows = write_manifest(data)
+    secret = tmp_path / "secret.png"
+    write_png(secret, 7)
+    if escape == "ABSOLUTE":
+        escape = str(secret)
+    elif escape == "SYMLINK":
+        (data / "img" / "link.png").symlink_to(secret)
+        escape = "img/link.png"
+    rows[3]["image"] = escape
+    _rewrite_manifest(path, rows)
+    message = fails("manifest", path=str(path))
+    assert message.startswith(f"manifest: {path} line 5 image {escape!r} is outside the manifest's folder")
+
+
+def test_a_manifest_symlink_inside_its_folder_is_read(tmp_path):
+    path, rows = write_manifest(tmp_path)
+    (tmp_path / "img" / "000.png").rename(tmp_path / "img" / "real.png")
+    (tmp_path / "img" / "link.png").symlink_to("real.png")
+    rows[0]["image"] = "img/link.png"
+    _rewrite_manifest(path, rows)
+    assert len(DATASETS.get("manifest")(DatasetSpec(name="manifest", path=str(path)), 0).train.y) > 0
+
+
+@pytest.mark.parametrize("bad", ["duplicate", "escape"])
+def test_harness_train_refuses_a_bad_manifest_with_one_line_and_exit_code_5(tmp_path, bad):
+    import subprocess
+    import sys
+
+    path, rows = write_manifest(tmp_path / "data")
+    rows[7]["image"] = rows[2]["image"] if bad == "duplicate" else "../outside.png"
+    _rewrite_manifest(path, rows)
+    proc = subprocess.run([sys.executable, "-m", "harness", "train", "--dataset", "manifest", "--data-path", str(path),
+                           "--epochs", "1", "--out", str(tmp_path / "models"), "--results-dir", str(tmp_path / "r")],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 5, proc.stderr[-2000:]
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in proc.stderr
+    assert str(path) in lines[0] and ("twice (lines 4 and 9)" if bad == "duplicate" else "'../outside.png'") in lines[0]
+    assert not (tmp_path / "models").exists() or not any((tmp_path / "models").iterdir())

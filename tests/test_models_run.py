@@ -151,3 +151,59 @@ def test_a_manifest_with_missing_columns_exits_5_naming_them(tmp_path, monkeypat
                                    'group_attributes = ["income"]\n'))
     code, error = run_main(monkeypatch, capsys, "run", str(exp), "--results-dir", str(tmp_path / "r"))
     assert code == 5 and f"{manifest} lacks columns income" in error
+
+
+def with_external_data(onnx_path, folder, location: str = "weights.bin"):
+    """A copy of ``onnx_path`` in ``folder`` whose weights all live in the side file ``location``."""
+    import onnx
+
+    folder.mkdir(parents=True, exist_ok=True)
+    model = onnx.load(str(onnx_path))
+    out = folder / "model.onnx"
+    onnx.save_model(model, str(out), save_as_external_data=True, all_tensors_to_one_file=True, location=location,
+                    size_threshold=0)
+    return out
+
+
+def _harness_run(*args: str):
+    import subprocess
+
+    return subprocess.run([sys.executable, "-m", "harness", "run", *args, "--json", "--inline"], capture_output=True,
+                          text=True, timeout=600)
+
+
+def test_an_onnx_model_with_external_data_runs_and_its_cached_copy_holds_the_weights(tiny_onnx, tmp_path):
+    model = with_external_data(tiny_onnx, tmp_path / "given")
+    assert (tmp_path / "given" / "weights.bin").stat().st_size > model.stat().st_size
+    path = tmp_path / "exp.toml"
+    path.write_text(tiny_experiment("onnx-external"))
+    proc = _harness_run(str(path), "--model", str(model), "--results-dir", str(tmp_path / "r"))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    points = json.loads(proc.stdout)["points"]
+    assert [(p["variant_name"], p["status"]) for p in points] == [("dense", "ok")]
+    assert points[0]["top1"] > 0.5
+    cached = list((tmp_path / "r").rglob("model.onnx"))
+    assert cached and all(not list(c.parent.glob("*.bin")) for c in cached)  # weights embedded in the copy
+
+
+@pytest.mark.parametrize("where", ["../secret.bin", "ABSOLUTE"])
+def test_an_onnx_model_whose_external_data_lies_outside_its_folder_is_refused(tiny_onnx, tmp_path, where):
+    import onnx
+
+    model = with_external_data(tiny_onnx, tmp_path / "given")
+    (tmp_path / "given" / "weights.bin").rename(tmp_path / "secret.bin")
+    location = str(tmp_path / "secret.bin") if where == "ABSOLUTE" else where
+    proto = onnx.load(str(model), load_external_data=False)
+    for tensor in proto.graph.initializer:
+        for entry in tensor.external_data:
+            if entry.key == "location":
+                entry.value = location
+    onnx.save_model(proto, str(model))
+    path = tmp_path / "exp.toml"
+    path.write_text(tiny_experiment("onnx-escape"))
+    proc = _harness_run(str(path), "--model", str(model), "--results-dir", str(tmp_path / "r"))
+    assert proc.returncode == 5, proc.stderr[-3000:]
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "Traceback" not in proc.stderr
+    assert str(model) in errors[0] and f"external data location {location!r}" in errors[0]
+    assert "outside the model's folder" in errors[0]

@@ -49,18 +49,39 @@ def prune_variant_name(method: str, amount: float, options: dict[str, Any]) -> s
     return "-".join(parts)
 
 
-def expand_variants(spec: ExperimentSpec, baseline_key: str) -> list[Variant]:
-    """Dense first, then every pruning level, then quantized copies of the matching fp32 variants."""
-    fp32 = [Variant(spec_hash(baseline_key, "dense"), "dense", "none", 0.0, {}, None, None)]
+def _prune_grid(spec: ExperimentSpec) -> list[tuple[str, str, float, dict[str, Any]]]:
+    """``(name, method, amount, options)`` of every pruning level the experiment asks for."""
+    grid = []
     for prune in spec.prune:
         options = prune.model_dump(mode="json")
         method = options.pop("method")
         amounts = options.pop("sparsity", None) or options.pop("ratio", None) or [0.5]  # 2:4: half by construction
-        for amount in amounts:
-            name = prune_variant_name(method, amount, options)
-            fp32.append(
-                Variant(spec_hash(baseline_key, method, amount, options), name, method, amount, options, None, None)
-            )
+        grid += [(prune_variant_name(method, amount, options), method, amount, options) for amount in amounts]
+    return grid
+
+
+def fp32_variant_names(spec: ExperimentSpec) -> list[str]:
+    """The names ``quantize.apply_to`` patterns are matched against: dense and every pruning level."""
+    return ["dense", *(name for name, *_ in _prune_grid(spec))]
+
+
+def unmatched_apply_to(spec: ExperimentSpec) -> tuple[int, str] | None:
+    """The first ``(quantize index, pattern)`` of an ``apply_to`` that matches no fp32 variant, or None."""
+    names = fp32_variant_names(spec)
+    for i, quant in enumerate(spec.quantize):
+        for pattern in quant.apply_to:
+            if not any(fnmatch.fnmatchcase(name, pattern) for name in names):
+                return i, pattern
+    return None
+
+
+def expand_variants(spec: ExperimentSpec, baseline_key: str) -> list[Variant]:
+    """Dense first, then every pruning level, then quantized copies of the matching fp32 variants."""
+    fp32 = [Variant(spec_hash(baseline_key, "dense"), "dense", "none", 0.0, {}, None, None)]
+    for name, method, amount, options in _prune_grid(spec):
+        fp32.append(
+            Variant(spec_hash(baseline_key, method, amount, options), name, method, amount, options, None, None)
+        )
     variants = list(fp32)
     for quant in spec.quantize:
         for parent in fp32:

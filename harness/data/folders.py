@@ -2,7 +2,8 @@
 
 ImageFolder: ``<path>/<class>/<image>``, one folder per class, classes in sorted order
 (as torchvision's ``ImageFolder``), images in sorted order. Manifest: a CSV whose
-``image`` (or ``path``) column holds image paths relative to the CSV's folder, whose
+``image`` (or ``path``) column holds image paths relative to the CSV's folder (a path
+outside it, absolute, through ``..`` or a symlink, is refused, as is an image listed twice), whose
 label column is ``dataset.target`` (default ``label``), and whose columns named in
 ``dataset.group_attributes`` become group attributes (levels in sorted order). Integer
 labels are class indices (class names ``"0"`` up to the largest); any other labels are
@@ -101,6 +102,25 @@ def _read_manifest(path: Path, label_column: str, group_columns: list[str]) -> t
     return image_column, rows
 
 
+def _image_paths(path: Path, column: str, rows: list[dict[str, str]]) -> list[Path]:
+    """Each row's image under the CSV's folder; a path escaping it, or one listed twice, is refused."""
+    folder = path.parent.resolve()
+    resolved: list[Path] = []
+    first_line: dict[Path, int] = {}
+    for line, row in enumerate(rows, start=2):
+        value = row[column]
+        target = (folder / value).resolve()  # follows symlinks, so one pointing outside is caught too
+        if Path(value).is_absolute() or not target.is_relative_to(folder):
+            raise InputError(f"manifest: {path} line {line} image {value!r} is outside the manifest's folder "
+                             f"{folder}; paths are relative to it")
+        if target in first_line:
+            raise InputError(f"manifest: {path} lists image {value!r} twice (lines {first_line[target]} and "
+                             f"{line}); a duplicate row could put one image in both training and evaluation")
+        first_line[target] = line
+        resolved.append(path.parent / value)
+    return resolved
+
+
 def _class_indices(values: list[str], path: Path, column: str) -> tuple[np.ndarray, list[str]]:
     try:
         numbers = [int(v) for v in values]
@@ -127,7 +147,7 @@ def load_manifest_dataset(spec: DatasetSpec, seed: int) -> Dataset:
     levels: dict[str, list[str]] = {}
     for attr in spec.group_attributes:
         groups[attr], levels[attr] = encode_levels([r[attr] for r in rows])
-    x, source = preprocess.load_image_files([path.parent / r[image_column] for r in rows], spec, "manifest")
+    x, source = preprocess.load_image_files(_image_paths(path, image_column, rows), spec, "manifest")
     parts = stratified_split(y, split_fractions(spec), seed)
     parts["train"], under = apply_long_tail(parts["train"], y, spec.long_tail, class_names, seed)
     return build_dataset(

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from harness import deps
+from harness.atomic import atomic_write_bytes
 from harness.errors import ConfigError, InputError, MissingDependency
 
 if TYPE_CHECKING:
@@ -306,9 +307,7 @@ def build_engine(onnx_path: Path, spec: EngineSpec, cache_dir: Path, *, device_n
 
 
 def _atomic_write(path: Path, data: bytes) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_bytes(data)
-    tmp.replace(path)
+    atomic_write_bytes(path, data)
 
 
 # ---------------------------------------------------------------------------- what the engine runs

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
+from harness.atomic import atomic_write_bytes
 from harness.artifacts import FORMAT_FILES, BuiltVariant
 from harness.compress.variants import Variant
 from harness.config import ExperimentSpec, QuantSpec
@@ -148,9 +149,7 @@ def _materialise(store, job: queue.Job, results_dir: Path) -> dict[str, Path]:
         path = results_dir / "cache" / "fleet" / sha / filename
         if not path.exists():
             path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_suffix(".tmp")
-            tmp.write_bytes(data)
-            tmp.replace(path)
+            atomic_write_bytes(path, data)
         files[fmt] = path
     return files
 

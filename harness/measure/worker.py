@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from harness.atomic import atomic_write_text
 from harness.errors import MeasurementError
 from harness.export.inspect import file_sha256  # the hash ArtifactInfo records
 from harness.measure.latency import StoppingRule, sample_latency, summarize
@@ -354,9 +355,7 @@ def main(argv: list[str]) -> int:
     request_path, result_path = argv
     request = MeasureRequest.from_json(Path(request_path).read_text())
     result = run_request(request, "process")
-    tmp = Path(result_path).with_suffix(".tmp")
-    tmp.write_text(json.dumps(result))
-    tmp.replace(result_path)
+    atomic_write_text(result_path, json.dumps(result))
     return 0
 
 

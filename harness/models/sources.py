@@ -19,6 +19,7 @@ from __future__ import annotations
 import importlib
 import inspect
 import re
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -201,14 +202,67 @@ def check_fits(model, dataset: Dataset, label: str) -> None:
                          f"so (1, {dataset.n_classes}) is expected")
 
 
-def check_onnx_fits(path: Path, dataset: Dataset) -> None:
-    """The ONNX file's input (C, H, W) must be the dataset's and its output one logit per class."""
+#: a protobuf message (one .onnx file) holds at most 2 GiB; above that the weights stay in a side file
+ONNX_EMBED_LIMIT = 2**31 - 1
+
+
+def _read_onnx_graph(path: Path):
+    """The ONNX model at ``path`` without its external data (never read here)."""
     import onnx
 
     try:
-        model = onnx.load(str(path), load_external_data=False)
+        return onnx.load(str(path), load_external_data=False)
     except Exception as exc:  # noqa: BLE001
         raise InputError(f"ONNX file {path} cannot be read (truncated or not ONNX): {_first_line(exc)}") from None
+
+
+def onnx_external_files(path: Path, model=None) -> list[Path]:
+    """The side files holding the ONNX model's external data, each checked to lie in the model's folder.
+
+    A location that is absolute or leads out of the folder (``..``, a symlink) is refused without
+    being read, as is one that does not exist.
+    """
+    from onnx.external_data_helper import ExternalDataInfo, _get_all_tensors, uses_external_data
+
+    model = model if model is not None else _read_onnx_graph(path)
+    folder = path.parent.resolve()
+    files: dict[Path, None] = {}
+    for tensor in _get_all_tensors(model):
+        if not uses_external_data(tensor):
+            continue
+        location = ExternalDataInfo(tensor).location
+        target = (folder / location).resolve()
+        if not location or Path(location).is_absolute() or not target.is_relative_to(folder):
+            raise InputError(f"ONNX file {path}: external data location {location!r} of tensor {tensor.name!r} "
+                             f"is outside the model's folder {folder}; it is not read")
+        if not target.is_file():
+            raise InputError(f"ONNX file {path}: external data file {folder / location} not found "
+                             f"(tensor {tensor.name!r}); keep it next to the model")
+        files[target] = None
+    return list(files)
+
+
+def copy_onnx_model(source: Path, destination: Path) -> None:
+    """Copy an ONNX model with its external data: embedded when it fits in one file, else a side file next to it."""
+    import onnx
+
+    external = onnx_external_files(source)
+    if not external:
+        shutil.copyfile(source, destination)
+        return
+    model = onnx.load(str(source), load_external_data=True)
+    size = source.stat().st_size + sum(f.stat().st_size for f in external)
+    if size < ONNX_EMBED_LIMIT:
+        onnx.save_model(model, str(destination))
+    else:
+        onnx.save_model(model, str(destination), save_as_external_data=True, all_tensors_to_one_file=True,
+                        location=destination.name + ".data")
+
+
+def check_onnx_fits(path: Path, dataset: Dataset) -> None:
+    """The ONNX file's input (C, H, W) must be the dataset's and its output one logit per class."""
+    model = _read_onnx_graph(path)
+    onnx_external_files(path, model)
     initializers = {i.name for i in model.graph.initializer}
     inputs = [i for i in model.graph.input if i.name not in initializers]
     if len(inputs) != 1:
@@ -343,7 +397,8 @@ def load_baseline(
     if kind == "onnx":
         path = _existing(model_spec.name, "ONNX model")
         check_onnx_fits(path, dataset)
-        key = spec_hash(model_spec, file_sha256(path), dataset_key)
+        external = [file_sha256(f) for f in onnx_external_files(path)]  # the weights are part of the model
+        key = spec_hash(model_spec, file_sha256(path), *([external] if external else []), dataset_key)
         return Baseline(kind, None, path, key, "onnx file")
     if kind == "exported-program":
         path = _existing(model_spec.name, "exported program")

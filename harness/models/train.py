@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
+from harness.atomic import atomic_path
 from harness.config import ModelSpec, TrainSpec, spec_hash
 from harness.data.base import Dataset, Split
 from harness.errors import InputError
@@ -103,9 +104,8 @@ def train_baseline(
         description=f"training {model_spec.name}",
     )
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    torch.save(model.state_dict(), tmp)
-    tmp.replace(path)
+    with atomic_path(path) as tmp:
+        torch.save(model.state_dict(), tmp)
     return model, key, False
 
 

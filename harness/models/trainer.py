@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from harness.atomic import atomic_path
 from harness.config import ExperimentSpec, spec_hash
 from harness.errors import ConfigError
 from harness.progress import ProgressReporter
@@ -75,9 +76,8 @@ def train_models(
             acc = accuracy_stats(ev.y, predict_logits(model, ev.x).argmax(1), dataset.class_names)
             checkpoint = out_dir / f"{_stem(spec, seed)}.pt"
             sidecar = checkpoint.with_suffix(".json")
-            tmp = checkpoint.with_suffix(".pt.tmp")
-            torch.save(model.state_dict(), tmp)
-            tmp.replace(checkpoint)
+            with atomic_path(checkpoint) as tmp:
+                torch.save(model.state_dict(), tmp)
             info = dataset.info()
             doc: dict[str, Any] = {
                 "sidecar_version": SIDECAR_VERSION,
