@@ -34,7 +34,8 @@ Positive = Annotated[int, Field(gt=0)]
 
 
 class Spec(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # inf and nan are never a usable setting (lr = inf trains to nan): refused like any impossible value
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 # ---------------------------------------------------------------------------- data and model
@@ -431,8 +432,8 @@ class BiasSpec(Spec):
 
 
 class ExperimentSpec(Spec):
-    name: str = "experiment"
-    seed: int = 0
+    name: str = "experiment"  # names the run in the store and the card
+    seed: Annotated[int, Field(ge=0)] = 0  # numpy and torch seeds are non-negative
     # K baselines (seeds seed .. seed+K-1), each compressed the same way, for CIE and CEV over
     # populations (Hooker et al.); the deployed and timed model is the first seed's. Odd K avoids ties.
     population: Annotated[int, Field(ge=1, le=50)] = 1
@@ -449,6 +450,13 @@ class ExperimentSpec(Spec):
     bias: BiasSpec = BiasSpec()
     # a device profile in targets/ (`harness targets list`); its runtimes and precisions are checked
     target: str | None = None
+
+    @field_validator("name")
+    @classmethod
+    def _name_is_not_blank(cls, v: str) -> str:
+        if not v.strip():
+            raise ValueError("must not be empty")
+        return v
 
     @model_validator(mode="after")
     def _dla_needs_a_target_with_dla(self) -> ExperimentSpec:

@@ -88,5 +88,20 @@ class StoreError(HarnessError):
     exit_code = 7
 
 
+class FileAccessError(HarnessError):
+    """A file or folder cannot be read or written (permission denied, disk full, a file where a folder
+    should be): an ``OSError`` no layer below turned into a more specific error, named with its path."""
+
+    exit_code = 7
+
+    @classmethod
+    def from_os_error(cls, exc: OSError) -> FileAccessError:
+        reason = exc.strerror or str(exc) or type(exc).__name__
+        if isinstance(exc, FileExistsError | NotADirectoryError):
+            reason += " (a file is where a folder should be)"
+        paths = [str(p) for p in (exc.filename, exc.filename2) if p is not None]
+        return cls(f"{' -> '.join(paths)}: {reason}" if paths else reason)
+
+
 #: exit code when the run completed but some operating points failed (recorded in the store)
 EXIT_SOME_POINTS_FAILED = 6

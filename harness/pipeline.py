@@ -187,6 +187,10 @@ class _Sweep:
                 self.paths.cache_dir / "models", self.progress,
             )
             self.progress.log(f"baseline {spec.model.name}: {baseline.origin}")
+            if baseline.kind == "onnx" and "onnxruntime" in spec.runtimes:  # an operator it lacks: the user's file named, before any variant
+                from harness.runtimes.onnxrt import cpu_session
+
+                cpu_session(baseline.file)
             variants = self._applicable(expand_variants(spec, baseline.key), baseline)
             reduce_range = not cpu_has_vnni(self.environment.cpu_flags)
             if reduce_range and spec.quantize:

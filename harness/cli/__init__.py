@@ -63,6 +63,15 @@ def main() -> None:
 
         error_line(str(exc), exc.hint)
         sys.exit(exc.exit_code)
+    except OSError as exc:  # a file the harness could not read or write: one line with its path and the reason
+        if os.environ.get("HARNESS_DEBUG"):
+            raise
+        from harness.cli._output import error_line
+        from harness.errors import FileAccessError
+
+        error = FileAccessError.from_os_error(exc)
+        error_line(str(error))
+        sys.exit(error.exit_code)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
     except typer.Abort:

@@ -8,6 +8,7 @@ from contextlib import contextmanager
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 
 from harness.progress import ProgressReporter, Task
 
@@ -16,10 +17,27 @@ stderr = Console(stderr=True, width=None if Console(stderr=True).is_terminal els
 stdout = Console(width=None if Console().is_terminal else 140)
 
 
+def printable(value: object, *, lines: bool = False) -> str:
+    """``value`` as text safe for a terminal: control characters (escape sequences, carriage returns ...)
+    are shown escaped, e.g. ``\\x1b``; ``lines`` keeps newlines and tabs."""
+    text = str(value)
+    keep = "\n\t" if lines else ""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() or c in keep else c.encode("unicode_escape").decode("ascii") for c in text)
+
+
+def plain(value: object, *, lines: bool = False, style: str = "") -> Text:
+    """User text (names, labels, paths, run ids, messages quoting them) for rich: never read as markup
+    or emoji codes, control characters escaped. Use it for every table cell and title, and print
+    user strings as ``console.print(plain(...))``."""
+    return Text(printable(value, lines=lines), style=style)
+
+
 def error_line(message: str, hint: str | None = None) -> None:
-    stderr.print(f"[bold red]error:[/] {message}", highlight=False, markup=True, soft_wrap=True)
+    stderr.print(Text.assemble(("error:", "bold red"), " ", plain(message, lines=True)), soft_wrap=True)
     if hint:
-        stderr.print(f"[dim]hint: {hint}[/]", highlight=False)
+        stderr.print(plain(f"hint: {hint}", lines=True, style="dim"))
 
 
 class _RichTask(Task):
@@ -30,7 +48,7 @@ class _RichTask(Task):
         self._progress.advance(self._id, n)
 
     def update(self, description: str) -> None:
-        self._progress.update(self._id, description=description)
+        self._progress.update(self._id, description=printable(description))
 
 
 class RichProgress(ProgressReporter):
@@ -39,7 +57,7 @@ class RichProgress(ProgressReporter):
     def __init__(self) -> None:
         self._progress = Progress(
             SpinnerColumn(),
-            TextColumn("{task.description}"),
+            TextColumn("{task.description}", markup=False),  # descriptions name user models and datasets
             BarColumn(),
             MofNCompleteColumn(),
             TimeElapsedColumn(),
@@ -56,6 +74,7 @@ class RichProgress(ProgressReporter):
 
     @contextmanager
     def task(self, description: str, total: int | None = None) -> Iterator[Task]:
+        description = printable(description)
         task_id = self._progress.add_task(description, total=total)
         try:
             yield _RichTask(self._progress, task_id)
@@ -64,7 +83,7 @@ class RichProgress(ProgressReporter):
             self._progress.stop_task(task_id)
 
     def log(self, message: str) -> None:
-        self._progress.console.print(message, highlight=False, markup=False)
+        self._progress.console.print(plain(message, lines=True))
 
 
 def _pct(x: float | None) -> str:
@@ -77,23 +96,23 @@ def _ms(x: float | None) -> str:
 
 def points_table(report) -> Table:
     """Operating points grouped by batch size; ``*`` marks the chosen point, ``front`` the Pareto front."""
-    table = Table(title=f"run {report.run_id}: operating points (* chosen)", title_justify="left")
+    table = Table(title=plain(f"run {report.run_id}: operating points (* chosen)"), title_justify="left")
     for col in ["point", "prec", "sparsity %", "top-1 %", "worst class %", "p50 ms", "p99 ms", "RSS MB", "file MB", "front", "status"]:
         table.add_column(col, justify="left" if col in ("point", "prec", "status") else "right", no_wrap=col == "point")
     chosen = report.selection.point_id
     for p in sorted(report.points, key=lambda p: (p.batch_size, p.runtime, p.point_id)):
         acc, lat, mem, art = p.accuracy, p.latency, p.memory, p.artifact
         table.add_row(
-            p.point_id + (" *" if p.point_id == chosen else ""),
-            p.precision,
+            plain(p.point_id + (" *" if p.point_id == chosen else "")),
+            plain(p.precision),
             _pct(art.weight_sparsity) if art else "n/a",
             _pct(acc.top1) if acc else "n/a",
-            f"{_pct(acc.worst_class_recall)} ({acc.worst_class})" if acc else "n/a",
+            plain(f"{_pct(acc.worst_class_recall)} ({acc.worst_class})") if acc else "n/a",
             _ms(lat.p50_ms) if lat else "n/a",
             _ms(lat.p99_ms) if lat else "n/a",
             f"{mem.peak_rss_mb:.0f}" if mem and mem.peak_rss_mb is not None else "n/a",
             f"{art.file_mb:.3f}" if art else "n/a",
             "yes" if p.on_pareto_front else "",
-            p.status if p.status == "ok" else f"failed: {(p.error or '').splitlines()[0][:70]}",
+            p.status if p.status == "ok" else plain(f"failed: {((p.error or '').splitlines() or [''])[0][:70]}"),
         )
     return table

@@ -20,7 +20,7 @@ def submit_command(
     results_dir: ResultsOpt = Path("results"),
 ) -> None:
     """Build every variant here, put the artifacts in the store and queue one run per target."""
-    from harness.cli._output import RichProgress, stdout
+    from harness.cli._output import RichProgress, plain, stdout
     from harness.config import load_experiment
     from harness.fleet import submit
 
@@ -28,7 +28,7 @@ def submit_command(
     with RichProgress() as progress:
         runs = submit(spec, list(target), store, results_dir, progress)
     for name, run_id in runs.items():
-        stdout.print(f"{name}: run {run_id} queued; start `harness worker --target {name} --store {store}` there", highlight=False)
+        stdout.print(plain(f"{name}: run {run_id} queued; start `harness worker --target {name} --store {store}` there"))
 
 
 def worker_command(
@@ -40,16 +40,15 @@ def worker_command(
     lease_s: Annotated[float, typer.Option("--lease-s", help="A job whose worker is silent this long returns to the queue.")] = 900.0,
 ) -> None:
     """Claim this target's jobs, measure each locally, write the results; finalize runs that complete."""
-    from harness.cli._output import RichProgress, stdout
+    from harness.cli._output import RichProgress, plain, stdout
     from harness.errors import EXIT_SOME_POINTS_FAILED
     from harness.fleet import work
 
     with RichProgress() as progress:
         summary = work(store, target, results_dir, progress, lease_s=lease_s, max_jobs=max_jobs, wait=wait)
-    stdout.print(
+    stdout.print(plain(
         f"worker {summary.worker}: {summary.done} job(s) done, {summary.failed} failed; "
-        f"finalized runs: {', '.join(summary.finalized) or 'none'}",
-        highlight=False,
-    )
+        f"finalized runs: {', '.join(summary.finalized) or 'none'}"
+    ))
     if summary.failed:
         raise typer.Exit(EXIT_SOME_POINTS_FAILED)

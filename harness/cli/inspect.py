@@ -27,7 +27,7 @@ def inspect_command(
     """
     from rich.table import Table
 
-    from harness.cli._output import stdout
+    from harness.cli._output import plain, stdout
     from harness.export.report import inspect_model
     from harness.records import to_dict
 
@@ -35,21 +35,20 @@ def inspect_command(
     if json_output:
         typer.echo(json.dumps(to_dict(report), indent=2))
         return
-    table = Table(title=f"{report.path}: weight layers", title_justify="left")
+    table = Table(title=plain(f"{report.path}: weight layers"), title_justify="left")
     for col in ["layer", "op", "weight shape", "params", "sparsity %", "2:4", "quantized", "precision", "MACs"]:
         table.add_column(col, justify="right" if col in ("params", "sparsity %", "MACs") else "left")
     for layer in report.layers:
         table.add_row(
-            layer.name, layer.op_type, "x".join(map(str, layer.weight_shape)), _count(layer.params),
+            plain(layer.name), plain(layer.op_type), "x".join(map(str, layer.weight_shape)), _count(layer.params),
             f"{100 * layer.sparsity:.1f}", layer.two_four, "yes" if layer.quantized else "no", layer.precision,
             _count(layer.macs),
         )
     stdout.print(table)
     macs = _count(report.macs) if report.macs is not None else f"n/a ({report.macs_unavailable_reason})"
-    stdout.print(
+    stdout.print(plain(
         f"parameters {_count(report.parameters)} | MACs per sample {macs} | file {report.file_mb:.3f} MB | "
         f"precision {report.precision} | Q/DQ nodes {report.n_quantized_nodes} | weight sparsity "
         f"{100 * report.weight_sparsity:.1f} % | 2:4 layers {report.n_two_four_layers} of {report.n_two_four_eligible} "
-        f"eligible | opset {report.opset}",
-        highlight=False,
-    )
+        f"eligible | opset {report.opset}"
+    ))

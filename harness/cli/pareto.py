@@ -32,7 +32,7 @@ def pareto_command(
     json_output: Annotated[bool, typer.Option("--json", help="Print JSON on stdout.")] = False,
 ) -> None:
     """The Pareto front of stored points over any metrics, each policy's pick, the knee, techniques and targets."""
-    from harness.cli._output import stdout
+    from harness.cli._output import plain, stdout
     from harness.selection import parse_weight
     from harness.store.views import front_table, latest_run, run_selection
 
@@ -57,8 +57,8 @@ def pareto_command(
     title = f"Pareto front over {', '.join(result['objectives'])} at batch {result['batch_size']}"
     stdout.print(_table(title, result["points"], columns))
 
-    def say(text: str) -> None:  # reasons quote user strings: no rich markup or emoji codes
-        stdout.print(text, markup=False, emoji=False, highlight=False)
+    def say(text: str) -> None:  # reasons quote user strings: no rich markup, emoji codes or control characters
+        stdout.print(plain(text))
 
     say(f"constraints: {', '.join(result['constraints']) or 'none'}")
     for c in result["policies"]:

@@ -35,11 +35,13 @@ def _open(store: str | None):
 def _table(title: str, rows: list[dict], columns: list[str]):
     from rich.table import Table
 
-    table = Table(title=title, title_justify="left")
+    from harness.cli._output import plain
+
+    table = Table(title=plain(title), title_justify="left")
     for c in columns:
         table.add_column(c)
-    for row in rows:
-        table.add_row(*("" if row.get(c) is None else f"{row[c]:.4g}" if isinstance(row[c], float) else str(row[c]) for c in columns))
+    for row in rows:  # cells hold user text (run ids, names, labels): never rich markup
+        table.add_row(*(plain("" if row.get(c) is None else f"{row[c]:.4g}" if isinstance(row[c], float) else row[c]) for c in columns))
     return table
 
 
@@ -63,7 +65,7 @@ def list_runs(store: StoreOpt = None, json_output: JsonOpt = False) -> None:
 @results_app.command("show")
 def show_run(run_id: RunArg, store: StoreOpt = None, json_output: JsonOpt = False) -> None:
     """One run: its status, the chosen point and why, and every operating point."""
-    from harness.cli._output import stdout
+    from harness.cli._output import plain, stdout
     from harness.store.views import require_run, run_tables
 
     st = _open(store)
@@ -77,11 +79,11 @@ def show_run(run_id: RunArg, store: StoreOpt = None, json_output: JsonOpt = Fals
     if json_output:
         typer.echo(json.dumps({"run_id": run_id, "status": row["status"], "selection": selection, "points": points}, indent=2))
         return
-    stdout.print(f"run {run_id} ({row['experiment_name']}): {row['status']}, started {row['started_at']}", highlight=False)
+    stdout.print(plain(f"run {run_id} ({row['experiment_name']}): {row['status']}, started {row['started_at']}"))
     if selection:
-        stdout.print(f"chosen: {selection.get('point_id')}: {selection.get('reason')}", highlight=False)
+        stdout.print(plain(f"chosen: {selection.get('point_id')}: {selection.get('reason')}"))
     if row["card_path"]:
-        stdout.print(f"card: {row['card_path']}", highlight=False)
+        stdout.print(plain(f"card: {row['card_path']}"))
     columns = ["point_id", "precision", "top1", "worst_class_recall", "p50_ms", "p99_ms", "peak_rss_mb",
                "cev", "cie_fraction", "ece", "n_classes_hurt", "on_pareto_front", "status"]
     # group columns only when some point has them (datasets with group attributes, binary targets)
@@ -89,7 +91,7 @@ def show_run(run_id: RunArg, store: StoreOpt = None, json_output: JsonOpt = Fals
     columns[-2:-2] = [c for c in optional if any(p.get(c) is not None for p in points)]
     stdout.print(_table("operating points", points, columns))
     for line in _bias_notes(points):
-        stdout.print(line, highlight=False)
+        stdout.print(plain(line))
     groups = _group_rows(records)
     if groups:
         stdout.print(_table(
@@ -140,15 +142,19 @@ def _group_rows(records) -> list[dict]:
 def export(
     run_id: RunArg,
     fmt: Annotated[str, typer.Option("--format", "-f", help="csv | parquet | json")] = "csv",
-    out: Annotated[Path, typer.Option("--out", "-o", help="Directory to write into.")] = Path("."),
+    out: Annotated[Path, typer.Option("--out", "-o", help="Directory to write into (created if missing).")] = Path("."),
+    force: Annotated[bool, typer.Option("--force", help="Overwrite tables already exported there.")] = False,
     store: StoreOpt = None,
 ) -> None:
-    """Write a run as tables: one row per operating point, plus per-class and per-sample tables."""
+    """Write a run as tables: one row per operating point, plus per-class and per-sample tables.
+
+    A file already there is refused unless --force.
+    """
     from harness.store.views import export_run
 
     st = _open(store)
     try:
-        paths = export_run(st, run_id, fmt, out)
+        paths = export_run(st, run_id, fmt, out, overwrite=force)
     finally:
         st.close()
     for p in paths:

@@ -88,7 +88,7 @@ def run_command(
     memory and energy, store every record, choose an operating point on the fairness-aware
     Pareto front and write a model card.
     """
-    from harness.cli._output import RichProgress, points_table, stderr, stdout
+    from harness.cli._output import RichProgress, plain, points_table, stderr, stdout
     from harness.config import load_experiment
     from harness.errors import EXIT_SOME_POINTS_FAILED
     from harness.pipeline import resumable_run, run_experiment
@@ -118,8 +118,9 @@ def run_command(
 
     console = stderr if json_output else stdout
     console.print(points_table(report))
-    console.print(f"chosen: {report.selection.point_id or 'none'} ({report.selection.reason})", highlight=False)
-    console.print(f"card: {report.card_path}\nplot: {report.plot_path}\nstore: {report.store}", highlight=False)
+    console.print(plain(f"chosen: {report.selection.point_id or 'none'} ({report.selection.reason})"))
+    for label, value in (("card", report.card_path), ("plot", report.plot_path), ("store", report.store)):
+        console.print(plain(f"{label}: {value}"))
     if json_output:
         typer.echo(json.dumps(run_summary(report), indent=2))
     if report.n_failed:

@@ -31,13 +31,13 @@ def list_command(json_output: JsonOpt = False) -> None:
         return
     from rich.table import Table
 
-    from harness.cli._output import stdout
+    from harness.cli._output import plain, stdout
 
     table = Table(title="targets", title_justify="left")
     for column in ("name", "kind", "precisions", "runtimes", "sparse TC", "DLA", "TensorRT", "meter"):
         table.add_column(column)
     for t in targets:
-        table.add_row(t.name, t.kind, " ".join(t.precisions), " ".join(t.runtimes),
+        table.add_row(plain(t.name), t.kind, " ".join(t.precisions), " ".join(t.runtimes),
                       _yes_no(t.gpu and t.gpu.sparse_tensor_cores), str(t.dla.cores if t.dla else 0),
                       " ".join(r.version for r in t.tensorrt) or "-", t.energy.meter)
     stdout.print(table)
@@ -56,9 +56,11 @@ def show_command(
     if json_output:
         typer.echo(json.dumps(data, indent=2))
         return
-    from harness.cli._output import stdout
+    from rich.text import Text
 
-    stdout.print(f"[bold]{target.name}[/]: {target.description}", highlight=False)
+    from harness.cli._output import plain, stdout
+
+    stdout.print(Text.assemble(plain(target.name, style="bold"), ": ", plain(target.description)))
     for key, value in data.items():
         if key in ("name", "description") or value in (None, [], {}):
             continue
@@ -70,7 +72,7 @@ def show_command(
             value = "".join(f"\n  - {note}" for note in value)
         elif isinstance(value, list):
             value = " ".join(map(str, value))
-        stdout.print(f"{key}: {value}", highlight=False, markup=False)
+        stdout.print(plain(f"{key}: {value}", lines=True))
 
 
 @targets_app.command("detect")
@@ -88,15 +90,17 @@ def detect_command(
     if json_output:
         typer.echo(json.dumps(found.to_dict(), indent=2))
     else:
-        from harness.cli._output import stderr, stdout
+        from rich.text import Text
 
-        stdout.print(f"target: {found.target or 'none'} ({found.reason})", highlight=False)
+        from harness.cli._output import plain, stderr, stdout
+
+        stdout.print(plain(f"target: {found.target or 'none'} ({found.reason})"))
         for gpu in found.gpus:
-            stdout.print(f"gpu: {gpu['name']}, compute capability {gpu['compute_capability']}, "
-                         f"{gpu['memory_mb']} MiB, driver {gpu['driver']}", highlight=False)
-        stdout.print(f"cpu: {found.cpu_arch}, flags {' '.join(found.cpu_flags) or 'none of note'}, "
-                     f"memory {found.memory_gb} GiB", highlight=False)
+            stdout.print(plain(f"gpu: {gpu['name']}, compute capability {gpu['compute_capability']}, "
+                               f"{gpu['memory_mb']} MiB, driver {gpu['driver']}"))
+        stdout.print(plain(f"cpu: {found.cpu_arch}, flags {' '.join(found.cpu_flags) or 'none of note'}, "
+                           f"memory {found.memory_gb} GiB"))
         for warning in found.warnings:
-            stderr.print(f"[yellow]warning:[/] {warning}", highlight=False)
+            stderr.print(Text.assemble(("warning:", "yellow"), " ", plain(warning)))
     if found.target is None:
         raise DeviceUnavailable(f"no target profile fits this machine: {found.reason}")

@@ -30,7 +30,11 @@ def _url(store: str | Path) -> str:
     if "://" in text:
         return text
     path = Path(text)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:  # e.g. --results-dir names a file
+        why = "a file is where its folder should be" if isinstance(exc, FileExistsError | NotADirectoryError) else exc.strerror
+        raise StoreError(f"cannot open results store {path}: {exc.filename or path.parent}: {why or exc}") from None
     return f"sqlite:///{path}"
 
 

@@ -82,22 +82,27 @@ def run_tables(store: Store, run_id: str) -> dict[str, list[dict[str, Any]]]:
     return {"points": points, "per_class": per_class, "per_sample": per_sample}
 
 
-def export_run(store: Store, run_id: str, fmt: str, out_dir: Path) -> list[Path]:
-    """Write the run's tables as ``<run>-<table>.csv|parquet`` or one ``<run>.json``."""
+def export_run(store: Store, run_id: str, fmt: str, out_dir: Path, *, overwrite: bool = True) -> list[Path]:
+    """Write the run's tables as ``<run>-<table>.csv|parquet`` or one ``<run>.json``.
+
+    ``overwrite=False`` refuses, before writing anything, when one of those files exists.
+    """
     if fmt not in EXPORT_FORMATS:
         raise ConfigError(f"unknown export format {fmt!r}; choose one of {', '.join(EXPORT_FORMATS)}")
+    if out_dir.exists() and not out_dir.is_dir():
+        raise ConfigError(f"export folder {out_dir} is a file: give a folder to write the tables into")
     tables = run_tables(store, run_id)
+    targets = [out_dir / f"{run_id}.json"] if fmt == "json" else [out_dir / f"{run_id}-{name}.{fmt}" for name in tables]
+    existing = [p for p in targets if p.exists()]
+    if existing and not overwrite:
+        raise ConfigError(f"{existing[0]} exists; pass --force to overwrite it")
     out_dir.mkdir(parents=True, exist_ok=True)
     if fmt == "json":
-        path = out_dir / f"{run_id}.json"
-        path.write_text(json.dumps(tables, indent=1))
-        return [path]
-    paths = []
-    for name, rows in tables.items():
-        path = out_dir / f"{run_id}-{name}.{fmt}"
+        targets[0].write_text(json.dumps(tables, indent=1))
+        return targets
+    for path, rows in zip(targets, tables.values(), strict=True):
         (_write_csv if fmt == "csv" else _write_parquet)(path, rows)
-        paths.append(path)
-    return paths
+    return targets
 
 
 def _columns(rows: list[dict[str, Any]]) -> list[str]:
