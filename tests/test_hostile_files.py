@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import tiny_experiment
+from tests.test_models_run import nan_onnx
 
 HARNESS = [str(Path(sys.executable).parent / "harness")] if (Path(sys.executable).parent / "harness").exists() \
     else [sys.executable, "-m", "harness"]
@@ -173,22 +174,6 @@ def test_a_checkpoint_that_pickles_code_is_refused_as_such_never_called_corrupt(
     assert str(evil) in line and "was refused" in line and "could run code" in line
     assert "corrupt" not in line
     assert "weights_only=False" not in proc.stderr.replace("never loads a checkpoint with weights_only=False", "")
-
-
-def nan_onnx(tiny_onnx: Path, target: Path) -> Path:
-    """``tiny_onnx`` with its logits multiplied by NaN."""
-    import numpy as np
-    import onnx
-    from onnx import helper, numpy_helper
-
-    model = onnx.load(str(tiny_onnx))
-    out = model.graph.output[0]
-    model.graph.initializer.append(numpy_helper.from_array(np.array(np.nan, dtype=np.float32), "nan_scale"))
-    for node in model.graph.node:
-        node.output[:] = [f"{o}_pre" if o == out.name else o for o in node.output]
-    model.graph.node.append(helper.make_node("Mul", [f"{out.name}_pre", "nan_scale"], [out.name]))
-    onnx.save(model, str(target))
-    return target
 
 
 def test_a_run_with_a_failed_point_exits_6_from_the_installed_command(tiny_onnx, tmp_path):

@@ -89,8 +89,8 @@ def test_an_onnx_model_is_the_dense_baseline_and_only_quantization_applies(tiny_
     assert any("not trained by this run" in n and "onnx file" in n for n in report["notes"])
 
 
-def nan_quantizer(onnx_in, onnx_out, *args, **kwargs):
-    """Writes the parent model with its logits multiplied by NaN: a variant whose outputs are all NaN."""
+def nan_onnx(onnx_in, onnx_out):
+    """Writes the ONNX model ``onnx_in`` with its logits multiplied by NaN to ``onnx_out``."""
     import numpy as np
     import onnx
     from onnx import helper, numpy_helper
@@ -102,6 +102,12 @@ def nan_quantizer(onnx_in, onnx_out, *args, **kwargs):
         node.output[:] = [f"{o}_pre" if o == out.name else o for o in node.output]
     model.graph.node.append(helper.make_node("Mul", [f"{out.name}_pre", "nan_scale"], [out.name]))
     onnx.save(model, str(onnx_out))
+    return onnx_out
+
+
+def nan_quantizer(onnx_in, onnx_out, *args, **kwargs):
+    """Writes the parent model with its logits multiplied by NaN: a variant whose outputs are all NaN."""
+    nan_onnx(onnx_in, onnx_out)
     return {"method": "nan"}
 
 
