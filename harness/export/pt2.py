@@ -21,7 +21,7 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
-from harness.errors import InputError
+from harness.errors import InputError, first_line
 
 #: members, relative to the archive's top folder, that ``torch.export.load`` reads without pickle
 _PLAIN_MEMBERS = re.compile(
@@ -54,21 +54,18 @@ def check_archive(path: Path) -> None:
         if len(roots) != 1 or any("/" not in n for n in names):
             raise InputError(f"exported program {path} cannot be loaded (not a torch.export archive: "
                              "its members are not under one top folder)")
-        root = roots.pop()
         members = {n.split("/", 1)[1]: n for n in names}
-        try:
-            if archive.read(members.get("archive_format", f"{root}/archive_format")).decode().strip() != "pt2":
-                raise KeyError("archive_format")
-        except KeyError:
+        archive_format = members.get("archive_format")
+        if archive_format is None or archive.read(archive_format).decode(errors="replace").strip() != "pt2":
             raise _refuse(path, "it is not in the current torch.export archive format (archive_format 'pt2'); "
-                                "older layouts are unpickled") from None
+                                "older layouts are unpickled")
         for member, full in members.items():
             if _SAMPLE_INPUTS.fullmatch(member):
                 try:
                     torch.load(io.BytesIO(archive.read(full)), map_location="cpu", weights_only=True)
                 except Exception as exc:  # noqa: BLE001 - whatever the weights-only loader rejects
                     raise _refuse(path, f"its member {member} pickles objects beyond tensors "
-                                        f"({type(exc).__name__}: {_first_line(exc)})") from None
+                                        f"({type(exc).__name__}: {first_line(exc)})") from None
             elif not _PLAIN_MEMBERS.fullmatch(member):
                 raise _refuse(path, f"its member {member} is neither a graph, a tensor payload nor sample inputs "
                                     "(pickled objects and native AOTInductor code are not loaded)")
@@ -89,11 +86,6 @@ def _check_payload_config(path: Path, member: str, raw: bytes) -> None:
             raise _refuse(path, f"its {member} entry {name!r} is a {meta.get('path_name')!r} object, not a tensor")
 
 
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
-
-
 def load_program(path: str | Path):
     """The ``torch.export.ExportedProgram`` in ``path``, after :func:`check_archive` accepted it."""
     import torch
@@ -104,4 +96,4 @@ def load_program(path: str | Path):
         return torch.export.load(str(path))
     except Exception as exc:  # noqa: BLE001 - any failure to read the file is the file's fault
         raise InputError(f"exported program {path} cannot be loaded (truncated or not a torch.export file): "
-                         f"{type(exc).__name__}: {_first_line(exc)}") from None
+                         f"{type(exc).__name__}: {first_line(exc)}") from None

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from harness.errors import ConfigError, InputError, MissingDependency
+from harness.errors import ConfigError, InputError, MissingDependency, first_line
 from harness.registry import Registry
 
 if TYPE_CHECKING:
@@ -168,11 +168,6 @@ def load_exported_program(spec: ModelSpec, dataset: Dataset):
     return load_program(_existing(spec.name, "exported program")).module()
 
 
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
-
-
 # ---------------------------------------------------------------------------- checks
 
 
@@ -192,7 +187,7 @@ def check_fits(model, dataset: Dataset, label: str) -> None:
             out = model(x)
     except Exception as exc:  # noqa: BLE001 - the user's model, whatever it raises
         raise InputError(f"model {label} does not take the dataset's input (1, {', '.join(map(str, x.shape[1:]))}): "
-                         f"{type(exc).__name__}: {_first_line(exc)}") from None
+                         f"{type(exc).__name__}: {first_line(exc)}") from None
     finally:
         if was_training:
             model.train()
@@ -213,7 +208,7 @@ def _read_onnx_graph(path: Path):
     try:
         return onnx.load(str(path), load_external_data=False)
     except Exception as exc:  # noqa: BLE001
-        raise InputError(f"ONNX file {path} cannot be read (truncated or not ONNX): {_first_line(exc)}") from None
+        raise InputError(f"ONNX file {path} cannot be read (truncated or not ONNX): {first_line(exc)}") from None
 
 
 def onnx_external_files(path: Path, model=None) -> list[Path]:
@@ -314,7 +309,7 @@ def read_state_dict(path: Path) -> dict[str, Any]:
         raise InputError(f"checkpoint {path} is truncated or corrupt: "
                          f"{reason.group(1).strip() if reason else 'not a pickle the weights-only loader reads'}") from None
     except (RuntimeError, EOFError, OSError, zipfile.BadZipFile, ValueError) as exc:
-        raise InputError(f"checkpoint {path} is truncated or corrupt: {_first_line(exc)}") from None
+        raise InputError(f"checkpoint {path} is truncated or corrupt: {first_line(exc)}") from None
     if isinstance(obj, dict):
         for key in CHECKPOINT_WRAPPERS:
             if isinstance(obj.get(key), dict):
