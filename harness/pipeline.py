@@ -188,9 +188,7 @@ class _Sweep:
             )
             self.progress.log(f"baseline {spec.model.name}: {baseline.origin}")
             if baseline.kind == "onnx" and "onnxruntime" in spec.runtimes:  # an operator it lacks: the user's file named, before any variant
-                from harness.runtimes.onnxrt import cpu_session
-
-                cpu_session(baseline.file)
+                self._check_onnx_operators(baseline.file)
             variants = self._applicable(expand_variants(spec, baseline.key), baseline)
             reduce_range = not cpu_has_vnni(self.environment.cpu_flags)
             if reduce_range and spec.quantize:
@@ -206,6 +204,21 @@ class _Sweep:
         except BaseException:
             self.store.update_run(self.run_id, status="failed", finished_at=_now())
             raise
+
+    @staticmethod
+    def _check_onnx_operators(path: Path) -> None:
+        """An onnxruntime session on the user's ONNX file; onnxruntime's shape inference cannot read
+        external tensors, so a model with external data is checked with them embedded (under 2 GiB)."""
+        from harness.models.sources import ONNX_EMBED_LIMIT, onnx_external_files
+        from harness.runtimes.onnxrt import cpu_session
+
+        external = onnx_external_files(path)
+        if not external:
+            cpu_session(path)
+        elif path.stat().st_size + sum(f.stat().st_size for f in external) < ONNX_EMBED_LIMIT:
+            import onnx
+
+            cpu_session(path, model_bytes=onnx.load(str(path), load_external_data=True).SerializeToString())
 
     def _applicable(self, variants: list[Variant], baseline) -> list[Variant]:
         """A model given as a file (.onnx, .pt2) is deployed as it is: its pruning variants are skipped, said

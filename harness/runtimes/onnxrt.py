@@ -17,13 +17,15 @@ _MISSING_OP = (
 )
 
 
-def cpu_session(path: Path, options=None):
-    """An onnxruntime CPU session on ``path``; a file it cannot load (an operator it lacks, an invalid
-    graph) is an :class:`InputError` naming the file and the operator, in one line."""
+def cpu_session(path: Path, options=None, *, model_bytes: bytes | None = None):
+    """An onnxruntime CPU session on ``path`` (or on ``model_bytes``, the same model serialised with its
+    external data embedded); a file it cannot load (an operator it lacks, an invalid graph) is an
+    :class:`InputError` naming the file and the operator, in one line."""
     import onnxruntime as ort
 
     try:
-        return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        return ort.InferenceSession(model_bytes if model_bytes is not None else str(path), options,
+                                    providers=["CPUExecutionProvider"])
     except Exception as exc:  # noqa: BLE001 - onnxruntime raises its own (Fail, InvalidGraph, NotImplemented ...)
         text = str(exc)
         for pattern in _MISSING_OP:
