@@ -96,16 +96,16 @@ def analyse(store_path: Path, run_id: str) -> str:
     dataset = json.loads(row["dataset_json"])
     under = dataset["under_represented"]
     logits = st.evaluation_logits(run_id)
+    variants = sorted(st.variant_rows(run_id), key=lambda r: r["seed"])  # the deployed (first) seed first
     with st.engine.connect() as conn:
-        names = {r.variant_id: r.name for r in conn.execute(s.variants.select().where(s.variants.c.run_id == run_id))}
         labels = json.loads(conn.execute(s.evaluations.select().where(s.evaluations.c.run_id == run_id)).first().labels_json)
     points = [p for p in st.operating_points(run_id) if p.runtime == RUNTIME and p.batch_size == 1 and p.status == "ok"]
     st.close()
     y = np.asarray(labels)
 
     def population(primary: str) -> np.ndarray:  # [K, N, C] logits: primary first, then the other seeds
-        members = [logits[(vid, RUNTIME)] for vid, name in names.items()
-                   if (name == primary or name.startswith(primary + "#seed")) and (vid, RUNTIME) in logits]
+        members = [logits[(r["variant_id"], RUNTIME)] for r in variants
+                   if r["name"] == primary and (r["variant_id"], RUNTIME) in logits]
         return np.stack(members)
 
     dense = population("dense")
@@ -151,8 +151,8 @@ def analyse_distillation(store_path: Path, run_id: str) -> str:
     row = st.run_row(run_id)
     under = json.loads(row["dataset_json"])["under_represented"]
     logits = st.evaluation_logits(run_id)
+    variants = sorted(st.variant_rows(run_id), key=lambda r: r["seed"])  # the deployed (first) seed first
     with st.engine.connect() as conn:
-        names = {r.variant_id: r.name for r in conn.execute(s.variants.select().where(s.variants.c.run_id == run_id))}
         labels = json.loads(conn.execute(s.evaluations.select().where(s.evaluations.c.run_id == run_id)).first().labels_json)
     points = {p.variant_name: p for p in st.operating_points(run_id)
               if p.runtime == RUNTIME and p.batch_size == 1 and p.status == "ok"}
@@ -160,11 +160,7 @@ def analyse_distillation(store_path: Path, run_id: str) -> str:
     y = np.asarray(labels)
 
     def preds(primary: str) -> np.ndarray:  # [K, N]: the deployed (first-seed) model first, then seed order
-        def seed(name: str) -> int:
-            return int(name.partition("#seed")[2] or -1)
-
-        vids = sorted((vid for vid, name in names.items() if name == primary or name.startswith(primary + "#seed")),
-                      key=lambda vid: seed(names[vid]))
+        vids = [r["variant_id"] for r in variants if r["name"] == primary]
         return np.stack([logits[(vid, RUNTIME)].argmax(1) for vid in vids if (vid, RUNTIME) in logits])
 
     dense = preds("dense")

@@ -18,6 +18,7 @@ from harness.compress.variants import Variant
 from harness.errors import StoreError
 from harness.records import AccuracyStats, LatencyStats, OperatingPoint
 from harness.store import open_store
+from harness.store import schema as s
 
 PG_URL = os.environ.get("HARNESS_TEST_POSTGRES_URL")
 
@@ -109,6 +110,8 @@ def test_a_version_1_store_is_migrated_on_open(tmp_path):
         conn.exec_driver_sql("ALTER TABLE runs DROP COLUMN experiment_hash")
         conn.exec_driver_sql("ALTER TABLE runs DROP COLUMN n_expected")
         conn.exec_driver_sql("ALTER TABLE runs DROP COLUMN report_json")  # added by version 4
+        conn.exec_driver_sql("ALTER TABLE variants DROP COLUMN seed")  # added by version 5
+        conn.exec_driver_sql("ALTER TABLE variants DROP COLUMN spec_json")
         conn.exec_driver_sql("DROP TABLE jobs")  # tables of version 3
         conn.exec_driver_sql("DROP TABLE blobs")
         conn.exec_driver_sql("UPDATE meta SET value = '1' WHERE key = 'schema_version'")
@@ -121,7 +124,40 @@ def test_a_version_1_store_is_migrated_on_open(tmp_path):
     assert st.run_row("old")["experiment_hash"] is None  # the columns exist again, old rows kept
     assert st.run_row("old")["report_json"] is None
     with st.engine.connect() as conn:
-        assert conn.exec_driver_sql("SELECT value FROM meta WHERE key = 'schema_version'").scalar() == "4"
+        assert conn.exec_driver_sql("SELECT value FROM meta WHERE key = 'schema_version'").scalar() == str(s.SCHEMA_VERSION)
+    st.close()
+
+
+def test_a_version_4_store_gets_seeds_from_member_names(tmp_path):
+    """Version 4 named population members ``<variant>#seed<k>``; after migration the seed is a column and the
+    name is the variant's, and the deployed variants carry their run's seed."""
+    st = open_store(tmp_path / "h.db")
+    with st.engine.begin() as conn:
+        conn.exec_driver_sql("ALTER TABLE variants DROP COLUMN seed")
+        conn.exec_driver_sql("ALTER TABLE variants DROP COLUMN spec_json")
+        conn.exec_driver_sql("UPDATE meta SET value = '4' WHERE key = 'schema_version'")
+        conn.exec_driver_sql("INSERT INTO runs (run_id, experiment_name, started_at, status, experiment_json) "
+                             "VALUES ('old', 'exp', 't', 'ok', '{\"seed\": 3}')")
+        for vid, name in (("a", "dense"), ("b", "dense#seed4"), ("c", "magnitude-0.5#seed12")):
+            conn.exec_driver_sql("INSERT INTO variants (run_id, variant_id, name, prune_method, prune_amount, precision, "
+                                 f"status) VALUES ('old', '{vid}', '{name}', 'none', 0, 'fp32', 'ok')")
+    st.close()
+    st = open_store(tmp_path / "h.db")
+    rows = {r["variant_id"]: (r["name"], r["seed"], r["spec_json"]) for r in st.variant_rows("old")}
+    assert rows == {"a": ("dense", 3, None), "b": ("dense", 4, None), "c": ("magnitude-0.5", 12, None)}
+    st.close()
+
+
+def test_a_variant_is_stored_with_its_full_spec(tmp_path):
+    from harness.config import QuantSpec
+
+    st = open_store(tmp_path / "h.db")
+    st.create_run("r", "exp", "t", "{}", {}, str(tmp_path))
+    v = Variant("vid", "magnitude-0.5+int8", "magnitude", 0.5, {"scope": "layer", "finetune_epochs": 1},
+                QuantSpec(per_channel=False), "parent", seed=7)
+    st.upsert_variant("r", v, "ok", None, {})
+    (row,) = st.variant_rows("r")
+    assert row["seed"] == 7 and Variant.from_record(json.loads(row["spec_json"])) == v
     st.close()
 
 

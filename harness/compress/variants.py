@@ -22,11 +22,30 @@ class Variant:
     prune_options: dict[str, Any]
     quant: QuantSpec | None
     parent_id: str | None  # the fp32 variant a quantized one is made from
-    recipe_known: bool = True  # False when rebuilt from the store without its spec (fleet workers)
+    seed: int = 0  # the seed of the baseline it is made from; the deployed model's is the experiment's seed
+    recipe_known: bool = True  # False only for a variant read from a store that predates variant specs
 
     @property
     def precision(self) -> str:
         return self.quant.precision if self.quant else "fp32"
+
+    def to_record(self) -> dict[str, Any]:
+        """The full spec as JSON-ready values: what the store keeps, so a worker rebuilds this exact variant."""
+        return {
+            "variant_id": self.variant_id, "name": self.name, "prune_method": self.prune_method,
+            "prune_amount": self.prune_amount, "prune_options": self.prune_options,
+            "quant": None if self.quant is None else self.quant.model_dump(mode="json"),
+            "parent_id": self.parent_id, "seed": self.seed,
+        }
+
+    @classmethod
+    def from_record(cls, record: dict[str, Any]) -> Variant:
+        quant = record.get("quant")
+        return cls(
+            record["variant_id"], record["name"], record["prune_method"], float(record["prune_amount"]),
+            dict(record["prune_options"]), None if quant is None else QuantSpec.model_validate(quant),
+            record["parent_id"], int(record["seed"]),
+        )
 
 
 def _amount_label(x: float) -> str:
@@ -75,12 +94,15 @@ def unmatched_apply_to(spec: ExperimentSpec) -> tuple[int, str] | None:
     return None
 
 
-def expand_variants(spec: ExperimentSpec, baseline_key: str) -> list[Variant]:
-    """Dense first, then every pruning level, then quantized copies of the matching fp32 variants."""
-    fp32 = [Variant(spec_hash(baseline_key, "dense"), "dense", "none", 0.0, {}, None, None)]
+def expand_variants(spec: ExperimentSpec, baseline_key: str, seed: int | None = None) -> list[Variant]:
+    """Dense first, then every pruning level, then quantized copies of the matching fp32 variants.
+
+    ``seed``: the seed of the baseline ``baseline_key`` names (default: the experiment's)."""
+    seed = spec.seed if seed is None else seed
+    fp32 = [Variant(spec_hash(baseline_key, "dense"), "dense", "none", 0.0, {}, None, None, seed)]
     for name, method, amount, options in _prune_grid(spec):
         fp32.append(
-            Variant(spec_hash(baseline_key, method, amount, options), name, method, amount, options, None, None)
+            Variant(spec_hash(baseline_key, method, amount, options), name, method, amount, options, None, None, seed)
         )
     variants = list(fp32)
     for quant in spec.quantize:
@@ -95,6 +117,7 @@ def expand_variants(spec: ExperimentSpec, baseline_key: str) -> list[Variant]:
                         parent.prune_options,
                         quant,
                         parent.variant_id,
+                        seed,
                     )
                 )
     names = [v.name for v in variants]
@@ -144,7 +167,7 @@ def _quantization_words(quant: QuantSpec) -> str:
 def describe_recipe(variant: Variant) -> str | None:
     """How a variant was made, in one line of words, for the model card and the store.
 
-    None when the variant was rebuilt without its spec (the card then shows the short form)."""
+    None for a variant stored without its spec (the card then shows the short form)."""
     if not variant.recipe_known:
         return None
     if variant.prune_method == "none":

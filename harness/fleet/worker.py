@@ -1,4 +1,9 @@
-"""Submitting an experiment to a fleet, and the worker loop that drains the queue."""
+"""Submitting an experiment to a fleet, and the worker loop that drains the queue.
+
+Both run the stages of :mod:`harness.stages`: ``submit`` runs a run's build and population stages with
+the :class:`~harness.fleet.executor.QueueExecutor`; a worker reopens the run from the store, runs each
+job it claims with :func:`harness.stages.job.run_job` and, on the run's last job, finalizes it.
+"""
 
 from __future__ import annotations
 
@@ -9,72 +14,40 @@ import socket
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from harness.atomic import atomic_write_bytes
+import harness.fleet.queue as queue
 from harness.artifacts import FORMAT_FILES, BuiltVariant
+from harness.atomic import atomic_write_bytes
 from harness.compress.variants import Variant
 from harness.config import ExperimentSpec, QuantSpec
 from harness.data.base import Dataset, Split
-from harness.errors import ConfigError, VariantError
-from harness.fleet import queue
-from harness.pipeline import RunPaths, _Sweep
+from harness.errors import ConfigError
+from harness.fleet.executor import EVAL_BLOB, GROUP_LEVELS_BLOB, QueueExecutor, artifact_blob
 from harness.progress import ProgressReporter
 from harness.records import DatasetInfo, SplitInfo
+from harness.stages.build import Job
+from harness.stages.context import RunContext, RunPaths, RunState, open_run
 from harness.store import open_store
-from harness.store import schema as s
-
-EVAL_BLOB = "eval.npz"
-
-
-def _artifact_blob(variant_id: str, fmt: str) -> str:
-    return f"artifact/{variant_id}/{fmt}"
-
-
-class _SubmitSweep(_Sweep):
-    """Builds everything like a local run, then queues the (variant, runtime) jobs instead of running them."""
-
-    def __init__(self, spec: ExperimentSpec, paths: RunPaths, progress: ProgressReporter, target: str) -> None:
-        super().__init__(spec, paths, progress, None)
-        self.target = target
-
-    def _evaluate_and_measure(self, variants, built, dataset) -> None:
-        ev = dataset.evaluation
-        buf = io.BytesIO()
-        np.savez(buf, x=ev.x, y=ev.y, index=ev.index, **{f"groups_{a}": g for a, g in ev.groups.items()})
-        queue.put_blob(self.store, self.run_id, EVAL_BLOB, buf.getvalue())
-        queue.put_blob(self.store, self.run_id, "group_levels.json", json.dumps(dataset.group_levels).encode())
-        jobs = self._jobs(variants, built)
-        for v, result in ((v, r) for v, r in built.items() if not isinstance(r, VariantError)):
-            for fmt, path in result.files.items():
-                queue.put_blob(self.store, self.run_id, _artifact_blob(v, fmt), Path(path).read_bytes())
-        pending = []
-        for v, runtime, result in jobs:
-            if isinstance(result, VariantError):
-                self._run_job(v, runtime, result, dataset)  # records the failed points right away
-            else:
-                pending.append((v.variant_id, runtime))
-        queue.enqueue(self.store, self.run_id, self.target, pending)
-        self.store.update_run(self.run_id, status="queued", n_expected=len(jobs) * len(self.spec.measure.batch_sizes))
-
-    def _finish(self, variants):  # the worker that completes the last job finalizes the run
-        return None
 
 
 def submit(spec: ExperimentSpec, targets: list[str], store: str, results_dir: Path,
            progress: ProgressReporter | None = None) -> dict[str, str]:
     """Build the experiment's artifacts here and queue one run per target. Returns target -> run id."""
+    from harness.pipeline import run_stages
+
     if not targets:
         raise ConfigError("submit needs at least one --target")
     runs = {}
     for target in targets:  # the second target reuses the artifact cache: nothing is rebuilt
-        sweep = _SubmitSweep(spec, RunPaths(results_dir, store), progress or ProgressReporter(), target)
+        ctx, state = open_run(spec, RunPaths(results_dir, store), progress or ProgressReporter())
         try:
-            sweep.run()
+            run_stages(ctx, state, QueueExecutor(target))
         finally:
-            sweep.store.close()
-        runs[target] = sweep.run_id
+            ctx.store.close()
+        runs[target] = ctx.run_id
     return runs
 
 
@@ -86,11 +59,12 @@ class WorkSummary:
     finalized: list[str] = field(default_factory=list)
 
 
-def _dataset(store, run_id: str) -> tuple[Dataset, DatasetInfo]:
+def _dataset(store: Any, run_id: str) -> tuple[Dataset, DatasetInfo]:
+    """The run's evaluation split (all a worker scores on) and the summary of the whole dataset."""
     info_dict = json.loads(store.run_row(run_id)["dataset_json"])
     info = DatasetInfo(**{**info_dict, "splits": [SplitInfo(**sp) for sp in info_dict["splits"]]})
     data = np.load(io.BytesIO(queue.get_blob(store, run_id, EVAL_BLOB)[0]))
-    levels = json.loads(queue.get_blob(store, run_id, "group_levels.json")[0])
+    levels = json.loads(queue.get_blob(store, run_id, GROUP_LEVELS_BLOB)[0])
     groups = {k[len("groups_"):]: data[k] for k in data.files if k.startswith("groups_")}
     evaluation = Split("evaluation", data["x"], data["y"], data["index"], groups)
     empty = Split("unused", data["x"][:0], data["y"][:0], data["index"][:0])
@@ -99,50 +73,41 @@ def _dataset(store, run_id: str) -> tuple[Dataset, DatasetInfo]:
     return dataset, info
 
 
-def _variants(store, run_id: str) -> list[Variant]:
-    """The run's primary variants, dense first (population members are named `<variant>#seed<k>`)."""
-    with store.engine.connect() as conn:
-        rows = conn.execute(s.variants.select().where(s.variants.c.run_id == run_id)).all()
-    variants = [
-        Variant(r.variant_id, r.name, r.prune_method, r.prune_amount, {},
-                None if r.precision == "fp32" else QuantSpec.model_construct(precision=r.precision), None,
-                recipe_known=False)
-        for r in rows if "#seed" not in r.name
-    ]
-    return sorted(variants, key=lambda v: (v.name != "dense", v.name))
+def _variant(row: dict[str, Any]) -> Variant:
+    """The variant exactly as it was asked for; a store that predates variant specs gives its short form."""
+    if row["spec_json"] is not None:
+        return Variant.from_record(json.loads(row["spec_json"]))
+    quant = None if row["precision"] == "fp32" else QuantSpec.model_construct(precision=row["precision"])
+    return Variant(row["variant_id"], row["name"], row["prune_method"], row["prune_amount"], {}, quant, None,
+                   row["seed"] or 0, recipe_known=False)
 
 
-def _sweep_for(store, run_id: str, results_dir: Path, store_url: str, progress) -> tuple[_Sweep, list[Variant]]:
+@dataclass
+class _OpenRun:
+    ctx: RunContext
+    state: RunState
+    variants: list[Variant]  # the deployed variants, dense first
+    dataset: Dataset
+    dataset_info: DatasetInfo
+
+
+def _reopen(store: Any, run_id: str, results_dir: Path, store_url: str, progress: ProgressReporter) -> _OpenRun:
+    from harness.stages.population import stored_members
+
     spec = ExperimentSpec.model_validate_json(store.run_row(run_id)["experiment_json"])
-    sweep = _Sweep(spec, RunPaths(results_dir, store_url), progress, run_id)
-    sweep.run_dir = results_dir / "runs" / run_id  # this machine's copy of the run folder
-    sweep.dataset, sweep.dataset_info = _dataset(store, run_id)
-    variants = _variants(store, run_id)
-    with store.engine.connect() as conn:
-        member_rows = conn.execute(select_members(run_id)).all()
-    for r in member_rows:  # seeds 2..K were scored by the submitter
-        key = (r.variant_id, r.runtime)
-        if key in sweep.pops.logits:
-            sweep.pops.member_logits.setdefault(r.name.split("#")[0], []).append(sweep.pops.logits.pop(key))
-    return sweep, variants
+    ctx, state = open_run(spec, RunPaths(results_dir, store_url), progress, run_id,
+                          run_dir=results_dir / "runs" / run_id)  # this machine's copy of the run folder
+    stored_members(ctx, state)  # seeds 2..K were scored by the submitter
+    variants = [_variant(r) for r in store.variant_rows(run_id)]
+    primaries = sorted((v for v in variants if not ctx.is_member(v.seed)), key=lambda v: (v.name != "dense", v.name))
+    dataset, info = _dataset(store, run_id)
+    return _OpenRun(ctx, state, primaries, dataset, info)
 
 
-def select_members(run_id: str):
-    from sqlalchemy import and_, select
-
-    v, e = s.variants, s.evaluations
-    return (
-        select(e.c.variant_id, e.c.runtime, v.c.name)
-        .join(v, and_(v.c.run_id == e.c.run_id, v.c.variant_id == e.c.variant_id))
-        .where(and_(e.c.run_id == run_id, v.c.name.like("%#seed%")))
-        .order_by(v.c.name)
-    )
-
-
-def _materialise(store, job: queue.Job, results_dir: Path) -> dict[str, Path]:
+def _materialise(store: Any, job: queue.Job, results_dir: Path) -> dict[str, Path]:
     files = {}
     for fmt, filename in FORMAT_FILES.items():
-        blob = queue.get_blob(store, job.run_id, _artifact_blob(job.variant_id, fmt))
+        blob = queue.get_blob(store, job.run_id, artifact_blob(job.variant_id, fmt))
         if blob is None:
             continue
         data, sha = blob
@@ -158,36 +123,39 @@ def work(store_url: str, target: str, results_dir: Path, progress: ProgressRepor
          lease_s: float = 900.0, max_jobs: int | None = None, wait: bool = False, poll_s: float = 2.0,
          worker_id: str | None = None) -> WorkSummary:
     """Claim and run jobs for ``target`` until the queue is empty (or forever with ``wait``)."""
+    from harness.stages.finalize import finalize
+    from harness.stages.job import run_job
+
     progress = progress or ProgressReporter()
     summary = WorkSummary(worker_id or f"{socket.gethostname()}:{os.getpid()}")
     store = open_store(store_url)
     try:
         while max_jobs is None or summary.done + summary.failed < max_jobs:
-            job = queue.claim(store, target, summary.worker, lease_s)
-            if job is None:
+            claimed = queue.claim(store, target, summary.worker, lease_s)
+            if claimed is None:
                 if not wait:
                     break
                 time.sleep(poll_s)
                 continue
-            sweep, variants = _sweep_for(store, job.run_id, results_dir, store_url, progress)
+            run = _reopen(store, claimed.run_id, results_dir, store_url, progress)
             try:
-                variant = next(v for v in variants if v.variant_id == job.variant_id)
-                built = BuiltVariant(variant, _materialise(store, job, results_dir), {}, cached=True)
-                progress.log(f"job {job.job_id}: {variant.name} on {job.runtime} (attempt {job.attempts})")
-                ok = sweep._run_job(variant, job.runtime, built, sweep.dataset)
+                variant = next(v for v in run.variants if v.variant_id == claimed.variant_id)
+                built = BuiltVariant(variant, _materialise(store, claimed, results_dir), {}, cached=True)
+                progress.log(f"job {claimed.job_id}: {variant.name} on {claimed.runtime} (attempt {claimed.attempts})")
+                ok = run_job(run.ctx, run.state, Job(variant, claimed.runtime, built), run.dataset)
             finally:
-                sweep.store.close()
-            if queue.finish(store, job, summary.worker, "done" if ok else "failed"):
+                run.ctx.store.close()
+            if queue.finish(store, claimed, summary.worker, "done" if ok else "failed"):
                 summary.done += ok
                 summary.failed += not ok
-            if queue.take_finalization(store, job.run_id):
-                final, variants = _sweep_for(store, job.run_id, results_dir, store_url, progress)
-                final.points = final.store.operating_points(job.run_id)  # failed jobs' points too
+            if queue.take_finalization(store, claimed.run_id):
+                final = _reopen(store, claimed.run_id, results_dir, store_url, progress)
+                final.state.points = final.ctx.store.operating_points(claimed.run_id)  # failed jobs' points too
                 try:
-                    final._finish(variants)
+                    finalize(final.ctx, final.state, final.variants, final.dataset, final.dataset_info)
                 finally:
-                    final.store.close()
-                summary.finalized.append(job.run_id)
+                    final.ctx.store.close()
+                summary.finalized.append(claimed.run_id)
     finally:
         store.close()
     return summary

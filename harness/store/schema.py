@@ -7,6 +7,10 @@ predictions are stored, not only summaries.
 
 from __future__ import annotations
 
+import json
+from collections.abc import Callable
+from typing import Any
+
 from sqlalchemy import (
     Boolean,
     Column,
@@ -20,16 +24,32 @@ from sqlalchemy import (
     Text,
 )
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
-#: how to bring an older store up to date: version -> SQL statements taking it to version + 1
-MIGRATIONS: dict[int, list[str]] = {
+
+def _seeds_from_names(conn: Any) -> None:
+    """Version 4 named a population member ``<variant>#seed<k>``: the seed becomes its column and the
+    name its variant's; every other variant gets its run's seed."""
+    run_seed = {r.run_id: int(json.loads(r.experiment_json or "{}").get("seed", 0))
+                for r in conn.execute(runs.select())}
+    for r in conn.execute(variants.select()).all():
+        name, _, member = r.name.partition("#seed")
+        seed = int(member) if member.isdigit() else run_seed.get(r.run_id, 0)
+        conn.execute(variants.update().where((variants.c.run_id == r.run_id) & (variants.c.variant_id == r.variant_id))
+                     .values(name=name, seed=seed))
+
+
+#: how to bring an older store up to date: version -> steps (SQL, or a function of the connection)
+#: taking it to version + 1
+MIGRATIONS: dict[int, list[str | Callable[[Any], None]]] = {
     1: [
         "ALTER TABLE runs ADD COLUMN experiment_hash VARCHAR(64)",
         "ALTER TABLE runs ADD COLUMN n_expected INTEGER",
     ],
     2: [],  # version 3 only adds tables (jobs, blobs), which create_all makes
     3: ["ALTER TABLE runs ADD COLUMN report_json TEXT"],
+    4: ["ALTER TABLE variants ADD COLUMN seed INTEGER", "ALTER TABLE variants ADD COLUMN spec_json TEXT",
+        _seeds_from_names],
 }
 
 metadata = MetaData()
@@ -71,9 +91,11 @@ variants = Table(
     Column("prune_method", String(32), nullable=False),
     Column("prune_amount", Float, nullable=False),
     Column("precision", String(16), nullable=False),
+    Column("seed", Integer),  # of the baseline it is made from: another than the run's is a population member
     Column("status", String(16), nullable=False),
     Column("error", Text),
     Column("details_json", Text),  # artifacts, MACs/params, parity, quantizer settings
+    Column("spec_json", Text),  # the full variant spec (Variant.to_record): a worker rebuilds it exactly
     ForeignKeyConstraint(["run_id"], ["runs.run_id"]),
 )
 

@@ -86,8 +86,11 @@ class Store:
                     f"this one reads up to version {s.SCHEMA_VERSION}: upgrade harness"
                 )
             while version < s.SCHEMA_VERSION:
-                for statement in s.MIGRATIONS[version]:
-                    conn.exec_driver_sql(statement)
+                for step in s.MIGRATIONS[version]:
+                    if callable(step):
+                        step(conn)
+                    else:
+                        conn.exec_driver_sql(step)
                 version += 1
             conn.execute(s.meta.update().where(s.meta.c.key == "schema_version").values(value=str(version)))
 
@@ -123,7 +126,8 @@ class Store:
             key = (t.c.run_id == run_id) & (t.c.variant_id == variant.variant_id)
             values = dict(
                 name=variant.name, prune_method=variant.prune_method, prune_amount=variant.prune_amount,
-                precision=variant.precision, status=status, error=error, details_json=_json(details),
+                precision=variant.precision, seed=variant.seed, status=status, error=error,
+                details_json=_json(details), spec_json=json.dumps(variant.to_record(), sort_keys=True),
             )
             if conn.execute(t.update().where(key).values(**values)).rowcount == 0:
                 conn.execute(t.insert().values(run_id=run_id, variant_id=variant.variant_id, **values))
@@ -282,6 +286,12 @@ class Store:
         with self.engine.connect() as conn:
             rows = conn.execute(ls.select().where(ls.c.run_id == run_id).order_by(ls.c.point_id)).all()
         return {r.point_id: json.loads(r.samples_ms_json) for r in rows}
+
+    def variant_rows(self, run_id: str) -> list[dict[str, Any]]:
+        """Every variant of a run (population members included), in the order they were stored."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(s.variants.select().where(s.variants.c.run_id == run_id)).all()
+        return [dict(r._mapping) for r in rows]
 
     def evaluation_logits(self, run_id: str) -> dict[tuple[str, str], np.ndarray]:
         """(variant_id, runtime) -> the stored evaluation logits of a run."""
