@@ -11,7 +11,9 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
-SCHEMA_VERSION = 1
+#: version of the RunReport record (report.json, the store's report_json); bumped when a field is added,
+#: renamed or changes meaning, with a step in REPORT_MIGRATIONS that brings the older record up to date
+SCHEMA_VERSION = 2
 
 
 def to_dict(record: Any) -> dict[str, Any]:
@@ -497,8 +499,38 @@ class RunReport:
     schema_version: int = SCHEMA_VERSION
 
 
+def _report_v1_to_v2(d: dict[str, Any]) -> dict[str, Any]:
+    """Version 1 grew fields without a version bump (population, target, the CIE gallery; per point the
+    recipe, top-5, engine, GPU timing, device state, bias): a field a version-1 record lacks was not
+    recorded, so it takes the value that says so (None, or population 1)."""
+    out = {"population": 1, "target": None, "cie_gallery_path": None, **d, "schema_version": 2}
+    not_recorded = ("recipe", "engine", "gpu_timing", "device_state", "bias")
+    out["points"] = [{**{k: None for k in not_recorded}, **p} for p in d.get("points", [])]
+    return out
+
+
+#: version -> the function taking a report dict of that version to the next
+REPORT_MIGRATIONS = {1: _report_v1_to_v2}
+
+
+def upgrade_report(d: dict[str, Any]) -> dict[str, Any]:
+    """A stored report dict brought to :data:`SCHEMA_VERSION`; a newer one is refused."""
+    from harness.errors import StoreError
+
+    version = int(d.get("schema_version", 1))
+    if version > SCHEMA_VERSION:
+        raise StoreError(f"report of run {d.get('run_id')} has schema version {version}, written by a newer "
+                         f"harness; this one reads up to version {SCHEMA_VERSION}: upgrade harness")
+    while version < SCHEMA_VERSION:
+        d = REPORT_MIGRATIONS[version](d)
+        version += 1
+    return d
+
+
 def report_from_dict(d: dict[str, Any]) -> RunReport:
-    """Rebuild a :class:`RunReport` from :func:`to_dict` output (the store's ``report_json``)."""
+    """Rebuild a :class:`RunReport` from :func:`to_dict` output (the store's ``report_json``), of this or
+    an older schema version."""
+    d = upgrade_report(d)
     known = {f.name for f in dataclasses.fields(RunReport)}
     values = {k: v for k, v in d.items() if k in known}
     ds = dict(values["dataset"])
