@@ -64,6 +64,10 @@ def test_two_workers_drain_one_queue_and_the_last_finalizes(store_url, tmp_path)
     assert len(points) == 4 and len({p["point_id"] for p in points}) == 4
     assert all(p["status"] == "ok" and p["p50_ms"] is not None for p in points)
     assert sum("finalized runs: " + run_id in o[0] for o in outputs) == 1  # exactly one worker finalized
+    # a worker rebuilds each variant from its stored spec: its points say how the variant was made
+    recipes = {p.variant_name: p.recipe for p in st.operating_points(run_id)}
+    assert recipes["magnitude-0.5+int8"].startswith("magnitude pruning to 50% sparsity (global, one-shot)")
+    assert "int8 static QDQ" in recipes["magnitude-0.5+int8"] and recipes["dense"] == "dense (no pruning)"
     st.close()
 
 

@@ -130,25 +130,26 @@ def expand_variants(spec: ExperimentSpec, baseline_key: str, seed: int | None = 
 
 
 def _pruning_words(method: str, amount: float, options: dict[str, Any]) -> str:
+    """``options`` is the prune spec's full dump (every default included), so nothing here repeats a default."""
     if method == "magnitude":
-        schedule = f"gradual over {options.get('steps', 4)} steps" if options.get("schedule") == "gradual" else "one-shot"
-        return f"magnitude pruning to {amount:.0%} sparsity ({options.get('scope', 'global')}, {schedule})"
+        schedule = f"gradual over {options['steps']} steps" if options["schedule"] == "gradual" else "one-shot"
+        return f"magnitude pruning to {amount:.0%} sparsity ({options['scope']}, {schedule})"
     if method == "channel":
-        return f"channel pruning at ratio {amount:g} (torch-pruning, widths rounded to multiples of {options.get('round_to', 8)})"
+        return f"channel pruning at ratio {amount:g} (torch-pruning, widths rounded to multiples of {options['round_to']})"
     return "2:4 semi-structured pruning"
 
 
 def _finetuning_words(options: dict[str, Any]) -> list[str]:
-    epochs = int(options.get("finetune_epochs", 0))
+    epochs = int(options["finetune_epochs"])
     words = [
-        "BatchNorm statistics re-estimated after pruning" if options.get("bn_recalibration", True)
+        "BatchNorm statistics re-estimated after pruning" if options["bn_recalibration"]
         else "BatchNorm statistics kept from the dense model"
     ]
     if epochs == 0:
         return [*words, "no fine-tuning"]
-    tuned = f"{epochs} fine-tuning epoch{'s' if epochs != 1 else ''} at lr {options.get('finetune_lr', 5e-4):g}"
-    if options.get("distill"):
-        tuned += f", distilled from the dense model (T {options.get('temperature', 4.0):g}, alpha {options.get('alpha', 0.5):g})"
+    tuned = f"{epochs} fine-tuning epoch{'s' if epochs != 1 else ''} at lr {options['finetune_lr']:g}"
+    if options["distill"]:
+        tuned += f", distilled from the dense model (T {options['temperature']:g}, alpha {options['alpha']:g})"
     return [*words, tuned]
 
 
