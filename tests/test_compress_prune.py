@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from itertools import pairwise
+
 import numpy as np
 import pytest
 
@@ -43,9 +45,9 @@ def test_layer_scope_prunes_every_layer_to_the_same_fraction_and_global_scope_do
 def test_cubic_schedule_starts_fast_and_ends_exactly_at_the_target():
     values = [cubic_sparsity(0.8, k, 4) for k in range(1, 5)]
     assert values[-1] == pytest.approx(0.8)
-    assert all(a < b for a, b in zip(values, values[1:]))
+    assert all(a < b for a, b in pairwise(values))
     increments = np.diff([0.0, *values])
-    assert all(a > b for a, b in zip(increments, increments[1:]))  # Zhu & Gupta: prune most early
+    assert all(a > b for a, b in pairwise(increments))  # Zhu & Gupta: prune most early
 
 
 def test_layer_scope_one_shot_pruning_reaches_the_fraction_in_every_layer(tiny_model, tiny_dataset):

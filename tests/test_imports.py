@@ -9,7 +9,7 @@ HEAVY = ["torch", "onnxruntime", "onnx", "sklearn", "matplotlib", "torch_pruning
 
 
 def test_cli_import_pulls_in_no_heavy_library():
-    code = "import sys, harness, harness.cli; print(','.join(m for m in %r if m in sys.modules))" % HEAVY
+    code = f"import sys, harness, harness.cli; print(','.join(m for m in {HEAVY!r} if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == ""
 
