@@ -146,7 +146,8 @@ def _session(path: Path):
     return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
 
-def time_interleaved(sessions: dict, x: np.ndarray, seconds: float, block_s: float = 0.5) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+def time_interleaved(sessions: dict, x: np.ndarray, seconds: float,
+                     block_s: float = 0.5) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
     """Latency samples (ms) per variant, and the median of each of its blocks, round by round:
     rounds of one ``block_s`` block per variant until ``seconds`` (and at least 20 samples each).
 
@@ -208,7 +209,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--models", default="small-cnn,resnet18,resnet18-imagenet")
     parser.add_argument("--seconds", type=float, default=20.0, help="timing budget per model (all variants together)")
-    parser.add_argument("--resnet-epochs", type=int, default=12, help="training epochs of the digits ResNet-18 (cached; ~15 min here the first time)")
+    parser.add_argument("--resnet-epochs", type=int, default=12,
+                        help="training epochs of the digits ResNet-18 (cached; ~15 min here the first time)")
     parser.add_argument("--finetune-epochs", type=int, default=2, help="fine-tuning after channel pruning (the default run uses 2)")
     parser.add_argument("--calibration", type=int, default=200, help="calibration samples")
     parser.add_argument("--block-seconds", type=float, default=0.5, help="length of one variant's timing block in a round")

@@ -2,8 +2,8 @@
 torch modules that use them. See kernels/README.md.
 
 The Triton GEMMs are ``harness.kernels.int8_gemm.int8_gemm`` and ``harness.kernels.sparse24.sparse24_gemm``
-(submodules, so not re-exported here). ``import harness.kernels`` imports nothing heavy: names resolve on first use (torch then; triton only when a
-Triton kernel is actually launched).
+(submodules, so not re-exported here). ``import harness.kernels`` imports nothing heavy: names resolve
+on first use (torch then; triton only when a Triton kernel is actually launched).
 """
 
 from __future__ import annotations

@@ -165,7 +165,8 @@ def test_pruning_without_fine_tuning_recalibrates_batchnorm_unless_told_not_to(t
 
     x, y = tiny_dataset.evaluation.x, tiny_dataset.evaluation.y
     results = {
-        recal: channel_prune(tiny_model, 0.5, {"finetune_epochs": 0, "round_to": 4, "bn_recalibration": recal}, tiny_dataset, 0, SILENT, "c")
+        recal: channel_prune(tiny_model, 0.5, {"finetune_epochs": 0, "round_to": 4, "bn_recalibration": recal},
+                             tiny_dataset, 0, SILENT, "c")
         for recal in (True, False)
     }
     accuracy = {recal: float(np.mean(logits_of(r.model, x).argmax(1) == y)) for recal, r in results.items()}
@@ -203,7 +204,8 @@ def test_variant_names_state_scope_schedule_and_distillation():
 @pytest.mark.parametrize(
     ("toml", "message"),
     [
-        ('[[prune]]\nmethod = "magnitude"\nsparsity = [0.5]\nschedule = "gradual"\nfinetune_epochs = 0\n', "finetune_epochs must be at least 1"),
+        ('[[prune]]\nmethod = "magnitude"\nsparsity = [0.5]\nschedule = "gradual"\nfinetune_epochs = 0\n',
+         "finetune_epochs must be at least 1"),
         ('[[prune]]\nmethod = "2:4"\ndistill = true\nfinetune_epochs = 0\n', "distill = true distils during fine-tuning"),
         ('[[prune]]\nmethod = "magnitude"\nsparsity = [0.5]\nscope = "local"\n', "prune.0.magnitude.scope"),
         ('[[quantize]]\nprecision = "fp16"\nmethod = "dynamic"\n', "fp16 has no dynamic variant"),
@@ -226,7 +228,8 @@ def test_recipe_words_state_pruning_fine_tuning_recalibration_distillation_and_q
                 {"method": "magnitude", "sparsity": [0.8], "schedule": "gradual", "steps": 3, "distill": True, "finetune_epochs": 1},
                 {"method": "channel", "ratio": [0.3], "finetune_epochs": 0, "bn_recalibration": False, "round_to": 16},
             ],
-            "quantize": [{"apply_to": ["channel-*"], "calibration_method": "entropy", "per_channel": False}, {"apply_to": ["dense"], "precision": "fp16"}],
+            "quantize": [{"apply_to": ["channel-*"], "calibration_method": "entropy", "per_channel": False},
+                         {"apply_to": ["dense"], "precision": "fp16"}],
         }
     )
     recipes = {v.name: describe_recipe(v) for v in expand_variants(spec, "base")}
