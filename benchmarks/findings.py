@@ -1,4 +1,4 @@
-"""Reproduce the seed papers' questions on the long-tailed digits default (issue #4).
+"""Reproduce the seed papers' questions on the long-tailed digits default (docs/findings.md).
 
     python benchmarks/findings.py                  # runs the default with population = 5, then analyses it
     python benchmarks/findings.py --run RUN_ID     # analyses a run already in results/harness.db

@@ -1,4 +1,4 @@
-"""Benchmark: is int8 really faster on the onnxruntime CPU EP? (issue #5)
+"""Benchmark: is int8 really faster on the onnxruntime CPU EP? (docs/compression.md)
 
 For each model, side by side in one run: fp32; onnxruntime's default ``quantize_static`` output
 (QDQ, int8 activations and weights, per-tensor, MinMax, no pre-processing); the harness's int8
@@ -12,7 +12,7 @@ budget, so load from other processes falls on every variant alike; the table sho
 10th percentiles, less sensitive to that load) and their ratios to fp32.
 Digits-trained models also get top-1 and worst-class recall on the digits evaluation split.
 
-Issue #5's speed targets (``TARGETS``) are judged on paired ratios: in each round, fp32's block
+The project's speed targets (``TARGETS``) are judged on paired ratios: in each round, fp32's block
 median over the variant's, then the median over rounds with a 95 % bootstrap interval; ``met``
 needs the whole interval at or above the target, ``not met`` the whole interval below it, and
 anything else, or fewer than ``MIN_ROUNDS`` rounds, is ``undecided`` (this run cannot tell on a
@@ -39,7 +39,7 @@ import numpy as np
 
 THREADS = 2
 MIN_ROUNDS = 8  # fewest paired rounds a target verdict is given on
-#: issue #5's speed targets: minimum p50 ratio to fp32 of the same model, per (model, variant)
+#: the project's speed targets: minimum p50 ratio to fp32 of the same model, per (model, variant)
 TARGETS = {
     ("small-cnn", "int8 harness"): 1.5, ("small-cnn", "channel-0.5"): 1.5,
     ("resnet18", "int8 harness"): 2.0, ("resnet18", "channel-0.5"): 2.0,

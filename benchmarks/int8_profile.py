@@ -1,4 +1,4 @@
-"""Profile: where the time of fp32 and of the harness's int8 goes on the onnxruntime CPU EP (issue #5).
+"""Profile: where the time of fp32 and of the harness's int8 goes on the onnxruntime CPU EP.
 
 For each model, the fp32 export and the harness's int8 recipe (default QuantSpec, ``reduce_range``
 without VNNI) run with ``SessionOptions.enable_profiling`` in alternating 0.3 s blocks (so load from

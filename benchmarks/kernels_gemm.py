@@ -1,4 +1,4 @@
-"""Benchmark: the kernels/ int8 and 2:4 GEMMs against cuBLAS and PyTorch's own kernels (issue #7).
+"""Benchmark: the harness.kernels int8 and 2:4 GEMMs against cuBLAS and PyTorch's own kernels (docs/kernels.md).
 
 Measured side by side in one process on one GPU, every contender timed the same way
 (``triton.testing.do_bench``: L2 flushed between repetitions, median of the repetitions):
