@@ -1,6 +1,6 @@
 """Benchmark: the embedded default run, cold (nothing cached) and warm (cache reused).
 
-Prints wall times against the 3-minute budget of issue #2 and, from the same run, the
+Prints wall times against the default run's 3-minute budget and, from the same run, the
 speedups the default's own operating points show on onnxruntime at batch 1 (medians of
 each point's latency samples, measured side by side in the one run).
 

@@ -1,4 +1,4 @@
-"""Reproduce the seed papers' questions on the long-tailed digits default (issue #4).
+"""Reproduce the seed papers' questions on the long-tailed digits default (docs/findings.md).
 
     python benchmarks/findings.py                  # runs the default with population = 5, then analyses it
     python benchmarks/findings.py --run RUN_ID     # analyses a run already in results/harness.db
@@ -129,7 +129,7 @@ def analyse(store_path: Path, run_id: str) -> str:
         rare = [deltas[c] for c in under if deltas.get(c) is not None]
         rest = [d for c, d in deltas.items() if c not in under and d is not None]
         rare_ci = [p.bias.per_class_delta_ci.get(c) for c in under]
-        ci_text = "; ".join(f"{c}: [{100 * ci[0]:+.1f}, {100 * ci[1]:+.1f}]" for c, ci in zip(under, rare_ci) if ci)
+        ci_text = "; ".join(f"{c}: [{100 * ci[0]:+.1f}, {100 * ci[1]:+.1f}]" for c, ci in zip(under, rare_ci, strict=True) if ci)
         auc = "n/a (no CIE)" if power.auroc is None else f"{power.auroc:.3f}"
         lines.append(
             f"| {p.variant_name} | {100 * p.accuracy.top1_delta:+.1f} pp | {100 * np.mean(rare):+.1f} pp ({ci_text}) | "

@@ -1,4 +1,4 @@
-"""Benchmark: is int8 really faster on the onnxruntime CPU EP? (issue #5)
+"""Benchmark: is int8 really faster on the onnxruntime CPU EP? (docs/compression.md)
 
 For each model, side by side in one run: fp32; onnxruntime's default ``quantize_static`` output
 (QDQ, int8 activations and weights, per-tensor, MinMax, no pre-processing); the harness's int8
@@ -12,7 +12,7 @@ budget, so load from other processes falls on every variant alike; the table sho
 10th percentiles, less sensitive to that load) and their ratios to fp32.
 Digits-trained models also get top-1 and worst-class recall on the digits evaluation split.
 
-Issue #5's speed targets (``TARGETS``) are judged on paired ratios: in each round, fp32's block
+The project's speed targets (``TARGETS``) are judged on paired ratios: in each round, fp32's block
 median over the variant's, then the median over rounds with a 95 % bootstrap interval; ``met``
 needs the whole interval at or above the target, ``not met`` the whole interval below it, and
 anything else, or fewer than ``MIN_ROUNDS`` rounds, is ``undecided`` (this run cannot tell on a
@@ -39,7 +39,7 @@ import numpy as np
 
 THREADS = 2
 MIN_ROUNDS = 8  # fewest paired rounds a target verdict is given on
-#: issue #5's speed targets: minimum p50 ratio to fp32 of the same model, per (model, variant)
+#: the project's speed targets: minimum p50 ratio to fp32 of the same model, per (model, variant)
 TARGETS = {
     ("small-cnn", "int8 harness"): 1.5, ("small-cnn", "channel-0.5"): 1.5,
     ("resnet18", "int8 harness"): 2.0, ("resnet18", "channel-0.5"): 2.0,
@@ -146,7 +146,8 @@ def _session(path: Path):
     return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
 
-def time_interleaved(sessions: dict, x: np.ndarray, seconds: float, block_s: float = 0.5) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+def time_interleaved(sessions: dict, x: np.ndarray, seconds: float,
+                     block_s: float = 0.5) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
     """Latency samples (ms) per variant, and the median of each of its blocks, round by round:
     rounds of one ``block_s`` block per variant until ``seconds`` (and at least 20 samples each).
 
@@ -208,7 +209,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--models", default="small-cnn,resnet18,resnet18-imagenet")
     parser.add_argument("--seconds", type=float, default=20.0, help="timing budget per model (all variants together)")
-    parser.add_argument("--resnet-epochs", type=int, default=12, help="training epochs of the digits ResNet-18 (cached; ~15 min here the first time)")
+    parser.add_argument("--resnet-epochs", type=int, default=12,
+                        help="training epochs of the digits ResNet-18 (cached; ~15 min here the first time)")
     parser.add_argument("--finetune-epochs", type=int, default=2, help="fine-tuning after channel pruning (the default run uses 2)")
     parser.add_argument("--calibration", type=int, default=200, help="calibration samples")
     parser.add_argument("--block-seconds", type=float, default=0.5, help="length of one variant's timing block in a round")

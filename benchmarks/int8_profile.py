@@ -1,4 +1,4 @@
-"""Profile: where the time of fp32 and of the harness's int8 goes on the onnxruntime CPU EP (issue #5).
+"""Profile: where the time of fp32 and of the harness's int8 goes on the onnxruntime CPU EP.
 
 For each model, the fp32 export and the harness's int8 recipe (default QuantSpec, ``reduce_range``
 without VNNI) run with ``SessionOptions.enable_profiling`` in alternating 0.3 s blocks (so load from
@@ -177,8 +177,9 @@ def main() -> None:
             for k in files:
                 rest = ", ".join(f"{op} {ms:.3f}" for op, ms in totals[k].items() if op not in ("Conv", "QLinearConv"))
                 print(f"  other ops, {k}: {rest}")
-            print(f"  profiled model_run p50: fp32 {prof['fp32']['model_run_ms']:.3f} ms, int8 {prof['int8']['model_run_ms']:.3f} ms "
-                  f"({prof['fp32']['model_run_ms'] / prof['int8']['model_run_ms']:.2f}x; {prof['fp32']['runs']} / {prof['int8']['runs']} runs)")
+            fp32_ms, int8_ms = prof["fp32"]["model_run_ms"], prof["int8"]["model_run_ms"]
+            print(f"  profiled model_run p50: fp32 {fp32_ms:.3f} ms, int8 {int8_ms:.3f} ms "
+                  f"({fp32_ms / int8_ms:.2f}x; {prof['fp32']['runs']} / {prof['int8']['runs']} runs)")
             print(f"  load average during profiling: {os.getloadavg()[0]:.1f} (1 min)", flush=True)
             report[name] = {"convs": rows, "op_totals_ms": totals,
                             "model_run_ms": {k: prof[k]["model_run_ms"] for k in files}}

@@ -1,11 +1,11 @@
-"""Benchmark: the kernels/ int8 and 2:4 GEMMs against cuBLAS and PyTorch's own kernels (issue #7).
+"""Benchmark: the harness.kernels int8 and 2:4 GEMMs against cuBLAS and PyTorch's own kernels (docs/kernels.md).
 
 Measured side by side in one process on one GPU, every contender timed the same way
 (``triton.testing.do_bench``: L2 flushed between repetitions, median of the repetitions):
 
-- int8: ``kernels.int8_gemm`` (int32 out, and with the fused dequantise epilogue to fp16) against
+- int8: ``harness.kernels.int8_gemm`` (int32 out, and with the fused dequantise epilogue to fp16) against
   cuBLAS fp16 (``a16 @ w16.T``) and ``torch._int_mm`` (cuBLASLt int8, int32 out);
-- 2:4: ``kernels.sparse24`` (fp16 and int8) against the dense kernel of the same precision
+- 2:4: ``harness.kernels.sparse24`` (fp16 and int8) against the dense kernel of the same precision
   (cuBLAS fp16; our dense int8) and against PyTorch's semi-structured sparse matmul
   (``to_sparse_semi_structured``: cuSPARSELt or CUTLASS);
 - shapes: every conv (as im2col GEMM: M = batch * Ho * Wo, N = C_out, K = C_in * kh * kw) and
@@ -110,9 +110,9 @@ def gemm_row(label: str, m: int, n: int, k: int, device: str = "cuda") -> dict:
     import torch
     import torch.nn.functional as F
 
-    from kernels import reference as ref
-    from kernels.int8_gemm import int8_gemm
-    from kernels.sparse24 import sparse24_gemm
+    from harness.kernels import reference as ref
+    from harness.kernels.int8_gemm import int8_gemm
+    from harness.kernels.sparse24 import sparse24_gemm
 
     dev = device  # "cpu" only for the test suite's smoke run under Triton's interpreter
     a8 = torch.randint(-128, 128, (m, k), dtype=torch.int8, device=dev)
@@ -185,8 +185,8 @@ def e2e(batches: list[int]) -> list[dict]:
 
     import torch
 
+    from harness.kernels.swap import swap_modules
     from harness.models.zoo import resnet18, small_cnn
-    from kernels.swap import swap_modules
 
     rows = []
     for name, factory in {"small-cnn": lambda: small_cnn(3, 10), "resnet18": lambda: resnet18(3, 10)}.items():

@@ -1,4 +1,4 @@
-"""Benchmark: what the measurement itself costs, and how repeatable it is (issue #3).
+"""Benchmark: what the measurement itself costs, and how repeatable it is (docs/measurement.md).
 
 Side by side in one run, on the default experiment's small CNN (untrained weights: timing only),
 exported to ONNX and run by onnxruntime's CPU EP with the harness's runner settings:

@@ -14,7 +14,7 @@ import numpy as np
 
 from harness.data.base import Dataset
 from harness.errors import ConfigError
-from harness.records import OperatingPoint
+from harness.records import BiasStats, OperatingPoint
 
 
 @dataclass
@@ -71,7 +71,7 @@ def attach_bias(points: list[OperatingPoint], pops: Populations, dense_id: str, 
 
     y, names = dataset.evaluation.y, dataset.class_names
     groups = group_data(dataset, intersections or [])
-    cache: dict[tuple[str, str], object] = {}
+    cache: dict[tuple[str, str], BiasStats] = {}
     out = []
     for p in points:
         key = (p.variant_id, p.runtime)

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import importlib.metadata
 import importlib.util
-from functools import lru_cache
+from functools import cache
 
 from harness.errors import MissingDependency
 
 
-@lru_cache(maxsize=None)
+@cache
 def is_available(module: str) -> bool:
     """True when ``module`` can be found on the path (it is not imported)."""
     try:

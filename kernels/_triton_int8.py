@@ -1,4 +1,4 @@
-"""Triton source of the int8 GEMM (imported only by :mod:`kernels.int8_gemm`, never at package import).
+"""Triton source of the int8 GEMM (imported only by :mod:`harness.kernels.int8_gemm`, never at package import).
 
 Triton decides at decoration time whether ``@triton.jit`` compiles for the GPU or runs in its CPU
 interpreter (``TRITON_INTERPRET=1`` must be in the environment before this module is imported).

@@ -1,7 +1,7 @@
-"""Triton source of the 2:4 sparse GEMM (imported only by :mod:`kernels.sparse24`).
+"""Triton source of the 2:4 sparse GEMM (imported only by :mod:`harness.kernels.sparse24`).
 
 The kernel reads the compressed weight (``values [N, Kp/2]`` + ``meta [N, Kp/8]``, see
-:mod:`kernels.reference`) and expands each ``[BLOCK_K, BLOCK_N]`` tile to dense in registers, so
+:mod:`harness.kernels.reference`) and expands each ``[BLOCK_K, BLOCK_N]`` tile to dense in registers, so
 global memory traffic for the weight is 5/8 of the dense int8 weight (9/16 for fp16). The MMA
 itself is dense: Triton exposes no sparse tensor core instruction (``mma.sp``), so this kernel can
 only win where the weight's memory traffic dominates (small M). PyTorch's semi-structured tensors
@@ -13,7 +13,7 @@ from __future__ import annotations
 import triton
 import triton.language as tl
 
-from kernels._triton_int8 import GPU_CONFIGS, INTERPRETER_CONFIG, epilogue, tile_ids
+from harness.kernels._triton_int8 import GPU_CONFIGS, INTERPRETER_CONFIG, epilogue, tile_ids
 
 __all__ = ["GPU_CONFIGS", "INTERPRETER_CONFIG", "sparse24_gemm_kernel", "sparse24_gemm_autotuned"]
 

@@ -1,7 +1,7 @@
 """Make a saved ``torch.export`` program swappable: lift its conv / linear ops back into modules.
 
 ``torch.export.load(path).module()`` is a GraphModule whose layers are ``aten.conv2d`` /
-``aten.linear`` calls on ``get_attr`` weights, so :func:`kernels.swap.swap_modules` finds no
+``aten.linear`` calls on ``get_attr`` weights, so :func:`harness.kernels.swap.swap_modules` finds no
 ``nn.Conv2d`` to replace. :func:`lift_layers` rewrites each such call (weights that are graph
 constants only) into a ``call_module`` of a fresh ``nn.Conv2d`` / ``nn.Linear``, folding an
 inference ``aten.batch_norm`` that follows a conv and fusing a following ``aten.relu`` into the
@@ -143,9 +143,8 @@ def load_swapped_program(path: Path, mode: str = "2:4+int8", *, backend: str = "
     Quantization and calibration happen in float32 on the CPU, before the move: weights are never
     quantized from an fp16 copy, and the modules keep their scales in float32 after ``dtype``.
     """
-    from kernels.swap import swap_modules
-
     from harness.export.pt2 import load_program
+    from harness.kernels.swap import swap_modules
 
     gm = load_program(path).module()
     lift_layers(gm)

@@ -1,6 +1,6 @@
 """The Triton int8 GEMM: int8 x int8 -> int32 with a fused dequantise / bias / ReLU epilogue.
 
-Triton is imported inside the functions, so ``import kernels`` works without it. On a CUDA tensor
+Triton is imported inside the functions, so ``import harness.kernels`` works without it. On a CUDA tensor
 the kernel is compiled and autotuned (``GPU_CONFIGS``); on a CPU tensor it runs only under Triton's
 interpreter (``TRITON_INTERPRET=1`` set before the first call in the process), with one small tile.
 """
@@ -21,7 +21,7 @@ def triton_is_available() -> bool:
 
 
 def load_kernels(module: str):
-    """Import a Triton source module (``kernels._triton_int8`` ...) or raise a clear ImportError."""
+    """Import a Triton source module (``harness.kernels._triton_int8`` ...) or raise a clear ImportError."""
     if not triton_is_available():
         raise ImportError("triton is not installed: pip install 'harness[kernels]' (triton>=3)")
     return importlib.import_module(module)
@@ -89,10 +89,10 @@ def int8_gemm(
     """``a[M, K] (int8) @ w[N, K].T (int8)``.
 
     Without ``scale_w``: the exact int32 accumulators. With it: the fused epilogue of
-    :func:`kernels.reference.dequant_epilogue` in ``out_dtype``. ``scale_a`` is 0-d (per tensor)
+    :func:`harness.kernels.reference.dequant_epilogue` in ``out_dtype``. ``scale_a`` is 0-d (per tensor)
     or ``[M]`` (per row). ``config`` pins a tile (``BLOCK_M/N/K``, ``GROUP_M``) instead of autotuning.
     """
-    src = load_kernels("kernels._triton_int8")
+    src = load_kernels("harness.kernels._triton_int8")
     if a.dtype != torch.int8 or w.dtype != torch.int8:
         raise TypeError(f"int8 GEMM wants int8 operands, got {a.dtype} and {w.dtype}")
     if a.dim() != 2 or w.dim() != 2 or a.shape[1] != w.shape[1]:

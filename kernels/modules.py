@@ -3,7 +3,7 @@
 Every module keeps its scales and bias in float32 whatever ``.half()`` does to the model (a weight
 scale of 1e-5 is subnormal in fp16), quantizes activations symmetrically per tensor (a calibrated
 ``act_scale``, or the batch's own absmax when none was given) and computes on the backend of
-:mod:`kernels.ops` (``"auto"``: Triton on CUDA, the plain-torch reference elsewhere).
+:mod:`harness.kernels.ops` (``"auto"``: Triton on CUDA, the plain-torch reference elsewhere).
 """
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from kernels import ops
-from kernels import reference as ref
+from harness.kernels import ops
+from harness.kernels import reference as ref
 
 
 def _optional_buffer(module: nn.Module, name: str, value: torch.Tensor | None) -> None:

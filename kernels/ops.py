@@ -1,6 +1,6 @@
 """One entry point per GEMM, dispatching to a backend.
 
-- ``"reference"``: the plain-torch ground truth (:mod:`kernels.reference`); any device, slow.
+- ``"reference"``: the plain-torch ground truth (:mod:`harness.kernels.reference`); any device, slow.
 - ``"triton"``: this package's Triton kernels (CUDA, or Triton's CPU interpreter under
   ``TRITON_INTERPRET=1``).
 - ``"vendor"``: PyTorch's own kernels, the baseline: ``torch._int_mm`` (int8, CUDA) and
@@ -16,8 +16,8 @@ from typing import Literal
 import torch
 import torch.nn.functional as F
 
-from kernels import reference as ref
-from kernels.int8_gemm import triton_is_available
+from harness.kernels import reference as ref
+from harness.kernels.int8_gemm import triton_is_available
 
 Backend = Literal["auto", "reference", "triton", "vendor"]
 BACKENDS = ("auto", "reference", "triton", "vendor")
@@ -49,7 +49,7 @@ def int8_linear(
     """Dequantised ``x_q @ w_q.T`` (int8 codes, symmetric scales) with bias and optional ReLU."""
     chosen = resolve_backend(backend, x_q.device)
     if chosen == "triton":
-        from kernels.int8_gemm import int8_gemm
+        from harness.kernels.int8_gemm import int8_gemm
 
         return int8_gemm(x_q, w_q, scale_a, scale_w, bias, relu=relu, out_dtype=out_dtype)
     if chosen == "vendor":
@@ -89,7 +89,7 @@ def sparse24_linear(
     """
     chosen = resolve_backend(backend, x.device)
     if chosen == "triton":
-        from kernels.sparse24 import sparse24_gemm
+        from harness.kernels.sparse24 import sparse24_gemm
 
         return sparse24_gemm(x, weight, scale_a, scale_w, bias, relu=relu, out_dtype=out_dtype)
     if chosen == "vendor":

@@ -1,4 +1,4 @@
-"""The Triton 2:4 sparse GEMM over the compressed layout of :mod:`kernels.reference`.
+"""The Triton 2:4 sparse GEMM over the compressed layout of :mod:`harness.kernels.reference`.
 
 int8 weights: int8 activations, exact int32 accumulators and the int8 GEMM's fused epilogue.
 Floating-point weights (fp16 / bf16 on the GPU, any float in the interpreter): float32
@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import torch
 
-from kernels.int8_gemm import check_device, is_interpreted, launch, load_kernels, scale_args
-from kernels.reference import Sparse24Weight
+from harness.kernels.int8_gemm import check_device, is_interpreted, launch, load_kernels, scale_args
+from harness.kernels.reference import Sparse24Weight
 
 
 def sparse24_gemm(
@@ -31,7 +31,7 @@ def sparse24_gemm(
     dequantised output in ``out_dtype`` (float32 by default). A floating-point ``sw`` returns
     ``out_dtype`` (default: ``a.dtype``).
     """
-    src = load_kernels("kernels._triton_sparse24")
+    src = load_kernels("harness.kernels._triton_sparse24")
     n, k = sw.shape
     int8 = sw.values.dtype == torch.int8
     if int8 != (a.dtype == torch.int8):

@@ -22,8 +22,8 @@ from dataclasses import dataclass
 import torch
 import torch.nn as nn
 
-from kernels import reference as ref
-from kernels.modules import Int8Conv2d, Int8Linear, Sparse24Conv2d, Sparse24Linear, conv_as_matrix
+from harness.kernels import reference as ref
+from harness.kernels.modules import Int8Conv2d, Int8Linear, Sparse24Conv2d, Sparse24Linear, conv_as_matrix
 
 MODES = ("int8", "2:4", "2:4+int8")
 

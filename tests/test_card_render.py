@@ -254,5 +254,5 @@ def test_model_details_state_how_the_chosen_variant_was_made_and_older_reports_k
     with_recipe = render_card(dataclasses.replace(report, points=points), "md")
     assert f"| compression | {recipe} |" in with_recipe
     chosen = next(p for p in report.points if p.point_id == report.selection.point_id)
-    assert chosen.recipe is None  # a report stored before recipes existed
+    assert chosen.recipe is None  # a stored report without recipe words
     assert f"| compression | {chosen.prune_method} pruning ({chosen.prune_amount:g}), {chosen.precision} |" in render_card(report, "md")

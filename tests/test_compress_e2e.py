@@ -1,4 +1,4 @@
-"""The new recipes flow through the variant grid: ``harness run`` with 2:4 + distillation + fp16 + dynamic int8."""
+"""The compression recipes flow through the variant grid: ``harness run`` with 2:4 + distillation + fp16 + dynamic int8."""
 
 from __future__ import annotations
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from itertools import pairwise
+
 import numpy as np
 import pytest
 
@@ -43,9 +45,9 @@ def test_layer_scope_prunes_every_layer_to_the_same_fraction_and_global_scope_do
 def test_cubic_schedule_starts_fast_and_ends_exactly_at_the_target():
     values = [cubic_sparsity(0.8, k, 4) for k in range(1, 5)]
     assert values[-1] == pytest.approx(0.8)
-    assert all(a < b for a, b in zip(values, values[1:]))
+    assert all(a < b for a, b in pairwise(values))
     increments = np.diff([0.0, *values])
-    assert all(a > b for a, b in zip(increments, increments[1:]))  # Zhu & Gupta: prune most early
+    assert all(a > b for a, b in pairwise(increments))  # Zhu & Gupta: prune most early
 
 
 def test_layer_scope_one_shot_pruning_reaches_the_fraction_in_every_layer(tiny_model, tiny_dataset):
@@ -163,7 +165,8 @@ def test_pruning_without_fine_tuning_recalibrates_batchnorm_unless_told_not_to(t
 
     x, y = tiny_dataset.evaluation.x, tiny_dataset.evaluation.y
     results = {
-        recal: channel_prune(tiny_model, 0.5, {"finetune_epochs": 0, "round_to": 4, "bn_recalibration": recal}, tiny_dataset, 0, SILENT, "c")
+        recal: channel_prune(tiny_model, 0.5, {"finetune_epochs": 0, "round_to": 4, "bn_recalibration": recal},
+                             tiny_dataset, 0, SILENT, "c")
         for recal in (True, False)
     }
     accuracy = {recal: float(np.mean(logits_of(r.model, x).argmax(1) == y)) for recal, r in results.items()}
@@ -201,7 +204,8 @@ def test_variant_names_state_scope_schedule_and_distillation():
 @pytest.mark.parametrize(
     ("toml", "message"),
     [
-        ('[[prune]]\nmethod = "magnitude"\nsparsity = [0.5]\nschedule = "gradual"\nfinetune_epochs = 0\n', "finetune_epochs must be at least 1"),
+        ('[[prune]]\nmethod = "magnitude"\nsparsity = [0.5]\nschedule = "gradual"\nfinetune_epochs = 0\n',
+         "finetune_epochs must be at least 1"),
         ('[[prune]]\nmethod = "2:4"\ndistill = true\nfinetune_epochs = 0\n', "distill = true distils during fine-tuning"),
         ('[[prune]]\nmethod = "magnitude"\nsparsity = [0.5]\nscope = "local"\n', "prune.0.magnitude.scope"),
         ('[[quantize]]\nprecision = "fp16"\nmethod = "dynamic"\n', "fp16 has no dynamic variant"),
@@ -224,7 +228,8 @@ def test_recipe_words_state_pruning_fine_tuning_recalibration_distillation_and_q
                 {"method": "magnitude", "sparsity": [0.8], "schedule": "gradual", "steps": 3, "distill": True, "finetune_epochs": 1},
                 {"method": "channel", "ratio": [0.3], "finetune_epochs": 0, "bn_recalibration": False, "round_to": 16},
             ],
-            "quantize": [{"apply_to": ["channel-*"], "calibration_method": "entropy", "per_channel": False}, {"apply_to": ["dense"], "precision": "fp16"}],
+            "quantize": [{"apply_to": ["channel-*"], "calibration_method": "entropy", "per_channel": False},
+                         {"apply_to": ["dense"], "precision": "fp16"}],
         }
     )
     recipes = {v.name: describe_recipe(v) for v in expand_variants(spec, "base")}

@@ -28,7 +28,8 @@ def binary():
 
 
 def _sk(y, p):
-    from sklearn.metrics import accuracy_score, confusion_matrix as skcm, precision_score, recall_score
+    from sklearn.metrics import accuracy_score, precision_score, recall_score
+    from sklearn.metrics import confusion_matrix as skcm
 
     tn, fp, fn, tp = skcm(y, p, labels=[0, 1]).ravel()
     return {"accuracy": accuracy_score(y, p), "recall": recall_score(y, p), "precision": precision_score(y, p),

@@ -10,7 +10,6 @@ from harness.measure.device_state import device_state, snapshot
 from harness.measure.jetson_state import (
     clocks_pinned,
     parse_jetson_clocks_show,
-    parse_nvpmodel_conf,
     parse_nvpmodel_query,
     read_jetson_state,
 )

@@ -18,10 +18,10 @@ import pytest
 import torch
 import torch.nn as nn
 
-from kernels import reference as ref
-from kernels.graph import lift_layers, load_swapped_program
-from kernels.modules import Int8Conv2d, Int8Linear, Sparse24Conv2d, Sparse24Linear, conv_as_matrix, im2col
-from kernels.swap import swap_modules
+from harness.kernels import reference as ref
+from harness.kernels.graph import lift_layers, load_swapped_program
+from harness.kernels.modules import Int8Conv2d, Int8Linear, Sparse24Conv2d, Sparse24Linear, conv_as_matrix, im2col
+from harness.kernels.swap import swap_modules
 
 
 def _relative_error(out, expected) -> float:
@@ -107,7 +107,7 @@ def test_half_keeps_scales_and_bias_in_float32_and_values_follow_the_model_dtype
 
 
 def test_unknown_backend_is_rejected_and_vendor_needs_cuda():
-    from kernels import ops
+    from harness.kernels import ops
 
     with pytest.raises(ValueError, match="unknown kernel backend"):
         Int8Linear(torch.randn(4, 4), backend="cutlass")
@@ -117,7 +117,7 @@ def test_unknown_backend_is_rejected_and_vendor_needs_cuda():
 
 
 def test_triton_launch_on_cpu_tensors_outside_the_interpreter_is_refused_with_the_fix():
-    from kernels.int8_gemm import check_device
+    from harness.kernels.int8_gemm import check_device
 
     with pytest.raises(RuntimeError, match="TRITON_INTERPRET=1"):
         check_device(False, torch.zeros(2, dtype=torch.int8))
@@ -262,7 +262,7 @@ def test_torch_kernels_runtime_on_this_cpu_machine_raises_device_unavailable(pro
 
 def test_importing_kernels_and_the_runtime_module_pulls_in_neither_torch_nor_triton():
     code = (
-        "import sys, kernels, harness.runtimes.torch_kernels; "
+        "import sys, harness.kernels, harness.runtimes.torch_kernels; "
         "print(','.join(m for m in ('torch', 'triton') if m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

@@ -1,11 +1,11 @@
-"""kernels.reference against plain float math: the ground truth the Triton kernels are held to."""
+"""harness.kernels.reference against plain float math: the ground truth the Triton kernels are held to."""
 
 from __future__ import annotations
 
 import pytest
 import torch
 
-from kernels import reference as ref
+from harness.kernels import reference as ref
 
 
 def _int8(*shape, seed=0):

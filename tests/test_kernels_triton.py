@@ -1,4 +1,4 @@
-"""The Triton kernels against kernels.reference, on the CPU through Triton's interpreter.
+"""The Triton kernels against harness.kernels.reference, on the CPU through Triton's interpreter.
 
 Triton picks compiler or interpreter when ``@triton.jit`` runs, reading ``TRITON_INTERPRET`` from
 the environment then (triton 3.x: ``triton.knobs.runtime.interpret``); the fixture sets it and
@@ -18,11 +18,11 @@ import sys
 import pytest
 import torch
 
-from kernels import reference as ref
-from kernels.int8_gemm import triton_is_available
+from harness.kernels import reference as ref
+from harness.kernels.int8_gemm import triton_is_available
 
 pytestmark = pytest.mark.skipif(not triton_is_available(), reason="triton is not installed (pip install 'harness[kernels]')")
-SOURCES = ("kernels._triton_int8", "kernels._triton_sparse24")
+SOURCES = ("harness.kernels._triton_int8", "harness.kernels._triton_sparse24")
 SHAPES = [(17, 33, 65), (1, 7, 9), (32, 16, 64)]  # odd tails in M, N and K; one single row; exact tiles
 
 
@@ -38,11 +38,11 @@ def interpreter():
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("TRITON_INTERPRET", "1")
         _forget_sources()
-        from kernels.int8_gemm import is_interpreted
+        from harness.kernels.int8_gemm import is_interpreted
 
         for name in SOURCES:
             module = importlib.import_module(name)
-            kernel = getattr(module, name.removeprefix("kernels._triton_") + "_gemm_kernel")
+            kernel = getattr(module, name.removeprefix("harness.kernels._triton_") + "_gemm_kernel")
             assert is_interpreted(kernel), "Triton ignored TRITON_INTERPRET=1"
         yield
     _forget_sources()
@@ -68,7 +68,7 @@ def _close(out, expected):
 
 @pytest.mark.parametrize("m,n,k", SHAPES)
 def test_int8_gemm_int32_accumulators_equal_the_reference_exactly(m, n, k):
-    from kernels.int8_gemm import int8_gemm
+    from harness.kernels.int8_gemm import int8_gemm
 
     a, w = _int8(m, k, seed=1), _int8(n, k, seed=2)
     out = int8_gemm(a, w)
@@ -76,7 +76,7 @@ def test_int8_gemm_int32_accumulators_equal_the_reference_exactly(m, n, k):
 
 
 def test_int8_gemm_extreme_values_accumulate_exactly_beyond_float32_precision():
-    from kernels.int8_gemm import int8_gemm
+    from harness.kernels.int8_gemm import int8_gemm
 
     k = 1041  # 1041 * 127 * 127 is odd and above 2**24
     a = torch.cat([torch.full((1, k), 127, dtype=torch.int8), _int8(2, k, seed=3, values=[-128, 127])])
@@ -87,7 +87,7 @@ def test_int8_gemm_extreme_values_accumulate_exactly_beyond_float32_precision():
 
 
 def test_int8_gemm_all_zero_operands_give_zero_accumulators_and_a_bias_only_epilogue():
-    from kernels.int8_gemm import int8_gemm
+    from harness.kernels.int8_gemm import int8_gemm
 
     a, w = torch.zeros(5, 24, dtype=torch.int8), torch.zeros(9, 24, dtype=torch.int8)
     assert torch.equal(int8_gemm(a, w), torch.zeros(5, 9, dtype=torch.int32))
@@ -99,7 +99,7 @@ def test_int8_gemm_all_zero_operands_give_zero_accumulators_and_a_bias_only_epil
 @pytest.mark.parametrize("per_row,relu,out_dtype", [(False, False, torch.float32), (True, True, torch.float32),
                                                      (False, True, torch.float16)])
 def test_int8_gemm_fused_epilogue_matches_the_reference_within_tolerance(per_row, relu, out_dtype):
-    from kernels.int8_gemm import int8_gemm
+    from harness.kernels.int8_gemm import int8_gemm
 
     m, n, k = 17, 33, 65
     a, w = _int8(m, k, seed=4), _int8(n, k, seed=5)
@@ -116,7 +116,7 @@ def test_int8_gemm_fused_epilogue_matches_the_reference_within_tolerance(per_row
 
 @pytest.mark.parametrize("m,n,k", SHAPES)
 def test_sparse24_int8_gemm_reads_the_compressed_layout_and_accumulates_exactly(m, n, k):
-    from kernels.sparse24 import sparse24_gemm
+    from harness.kernels.sparse24 import sparse24_gemm
 
     w, a = _int8_24(n, k, seed=6), _int8(m, k, seed=7)
     out = sparse24_gemm(a, ref.compress_24(w))
@@ -124,7 +124,7 @@ def test_sparse24_int8_gemm_reads_the_compressed_layout_and_accumulates_exactly(
 
 
 def test_sparse24_int8_gemm_with_extreme_values_and_per_row_epilogue_matches_the_reference():
-    from kernels.sparse24 import sparse24_gemm
+    from harness.kernels.sparse24 import sparse24_gemm
 
     m, n, k = 9, 20, 72
     w = ref.prune_24(_int8(n, k, seed=8, values=[-128, 127, 1]).float()).to(torch.int8)
@@ -136,7 +136,7 @@ def test_sparse24_int8_gemm_with_extreme_values_and_per_row_epilogue_matches_the
 
 
 def test_sparse24_gemm_all_zero_weight_gives_zero_output():
-    from kernels.sparse24 import sparse24_gemm
+    from harness.kernels.sparse24 import sparse24_gemm
 
     packed = ref.compress_24(torch.zeros(6, 16, dtype=torch.int8))
     assert torch.equal(sparse24_gemm(_int8(3, 16, seed=10), packed), torch.zeros(3, 6, dtype=torch.int32))
@@ -144,7 +144,7 @@ def test_sparse24_gemm_all_zero_weight_gives_zero_output():
 
 @pytest.mark.parametrize("m,n,k", [(17, 33, 65), (3, 16, 32)])
 def test_sparse24_float_gemm_matches_dense_float_matmul_within_tolerance(m, n, k):
-    from kernels.sparse24 import sparse24_gemm
+    from harness.kernels.sparse24 import sparse24_gemm
 
     g = torch.Generator().manual_seed(11)
     w = ref.prune_24(torch.randn(n, k, generator=g))
@@ -156,7 +156,7 @@ def test_sparse24_float_gemm_matches_dense_float_matmul_within_tolerance(m, n, k
 def test_modules_on_the_triton_backend_match_the_reference_backend():
     import torch.nn as nn
 
-    from kernels.modules import Int8Linear, Sparse24Conv2d
+    from harness.kernels.modules import Int8Linear, Sparse24Conv2d
 
     torch.manual_seed(12)
     linear = nn.Linear(40, 24)
@@ -180,8 +180,8 @@ def test_compiled_kernels_on_the_gpu_match_the_reference():
     with pytest.MonkeyPatch.context() as mp:
         mp.delenv("TRITON_INTERPRET", raising=False)
         _forget_sources()
-        from kernels.int8_gemm import int8_gemm
-        from kernels.sparse24 import sparse24_gemm
+        from harness.kernels.int8_gemm import int8_gemm
+        from harness.kernels.sparse24 import sparse24_gemm
 
         a, w = _int8(300, 520, seed=13).cuda(), _int8(260, 520, seed=14).cuda()
         assert torch.equal(int8_gemm(a, w).cpu(), ref.int8_gemm_int32(a.cpu(), w.cpu()))

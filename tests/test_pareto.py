@@ -13,8 +13,8 @@ from harness.pareto import (
     compare_techniques,
     fronts_by,
     knee_point,
-    parse_objective,
     pareto_front,
+    parse_objective,
 )
 from harness.records import flat_metrics
 from tests.points import make_point
@@ -47,7 +47,7 @@ def brute_force(points, objectives):
         elif any(v is None for v in values):
             excluded[p.point_id] = "missing"
         else:
-            rows[p.point_id] = np.array([v if o.direction == "min" else -v for v, o in zip(values, objectives)])
+            rows[p.point_id] = np.array([v if o.direction == "min" else -v for v, o in zip(values, objectives, strict=True)])
     front = [pid for pid, v in rows.items() if not any(np.all(w <= v) and np.any(w < v) for w in rows.values())]
     return sorted(front), excluded
 

@@ -205,7 +205,8 @@ def test_pipe_in_class_name_is_escaped_and_every_table_row_keeps_its_columns(rep
     table_lines = [line for line in card.splitlines() if line.startswith("|")]
     assert not any("dog|wolf" in line for line in table_lines)
     widths: list[int] = []
-    for line, previous in zip(card.splitlines(), [""] + card.splitlines()):
+    lines = card.splitlines()
+    for line, previous in zip(lines, ["", *lines[:-1]], strict=True):
         if not line.startswith("|"):
             continue
         if not previous.startswith("|"):

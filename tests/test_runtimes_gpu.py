@@ -14,7 +14,12 @@ import pytest
 from harness.errors import DeviceUnavailable, MissingDependency
 from harness.runtimes import RUNTIMES
 from harness.runtimes.onnxrt_gpu import OnnxRuntimeCudaRunner, OnnxRuntimeTensorRTRunner
-from harness.runtimes.torch_cuda import TorchCompileCudaRunner, TorchCudaGraphsRunner, TorchCudaRunner, timing_from_events
+from harness.runtimes.torch_cuda import (
+    TorchCompileCudaRunner,
+    TorchCudaGraphsRunner,
+    TorchCudaRunner,
+    timing_from_events,
+)
 
 GPU_RUNTIMES = ["tensorrt", "onnxruntime-cuda", "onnxruntime-tensorrt", "torch-cuda", "torch-cuda-compile",
                 "torch-cuda-graphs"]
@@ -51,9 +56,8 @@ class FakeOrt:
 
 def test_every_gpu_runtime_is_registered_and_importing_them_pulls_in_no_gpu_library():
     assert set(GPU_RUNTIMES) <= set(RUNTIMES.names())
-    code = ("import sys; from harness.runtimes import RUNTIMES; [RUNTIMES.get(n) for n in %r]; "
-            "print(','.join(m for m in ('torch', 'onnxruntime', 'tensorrt', 'cuda', 'pycuda') if m in sys.modules))"
-            % GPU_RUNTIMES)
+    code = (f"import sys; from harness.runtimes import RUNTIMES; [RUNTIMES.get(n) for n in {GPU_RUNTIMES!r}]; "
+            "print(','.join(m for m in ('torch', 'onnxruntime', 'tensorrt', 'cuda', 'pycuda') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == ""
 

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import replace
 import secrets
+from dataclasses import replace
 
 import numpy as np
 import pytest

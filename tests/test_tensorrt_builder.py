@@ -185,7 +185,9 @@ def test_second_build_is_a_cache_hit_that_never_creates_a_builder(onnx_path, tmp
 
 
 def test_cache_key_changes_with_tensorrt_version_device_flags_profiles_and_onnx(onnx_path, tmp_path):
-    def key(version="10.3.0", device="Orin", spec=EngineSpec((1, 8)), sha="a" * 64):
+    batch_1_to_8 = EngineSpec((1, 8))
+
+    def key(version="10.3.0", device="Orin", spec=batch_1_to_8, sha="a" * 64):
         return engine_cache_key(sha, plan_build(FakeTensorRT(version), spec, "input", (-1, 1, 8, 8)), device)
 
     base = key()

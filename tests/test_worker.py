@@ -137,6 +137,8 @@ def test_clock_lock_is_recorded_and_released_even_when_the_measurement_raises(ti
 
     monkeypatch.setattr(clock_lock_module, "clock_lock", fake_lock)
     np.save(inputs, np.zeros((2, 3, 5, 5), np.float32))  # the wrong shape: the runtime raises mid-measurement
-    with pytest.raises(Exception):
+    from onnxruntime.capi.onnxruntime_pybind11_state import InvalidArgument
+
+    with pytest.raises(InvalidArgument):  # what onnxruntime raises for an input of the wrong shape
         measure(req, "inline")
     assert events == [("lock", "cpu"), ("restore",)]

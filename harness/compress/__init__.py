@@ -1,14 +1,17 @@
 """Compression recipes: pruning (unstructured, 2:4, channel), fine-tuning / distillation, quantization."""
 
+from collections.abc import Callable
+from typing import Any
+
 from harness.registry import Registry
 
-PRUNERS = Registry("pruner")
+PRUNERS: Registry[Callable[..., Any]] = Registry("pruner")
 PRUNERS.register("magnitude", "harness.compress.prune:magnitude_prune")
 PRUNERS.register("channel", "harness.compress.prune:channel_prune")
 PRUNERS.register("2:4", "harness.compress.semistructured:semistructured_prune")
 
 #: keyed by QuantSpec.recipe; every entry has the signature of quantize_int8_static
-QUANTIZERS = Registry("quantizer")
+QUANTIZERS: Registry[Callable[..., Any]] = Registry("quantizer")
 QUANTIZERS.register("int8", "harness.compress.quantize:quantize_int8_static")
 QUANTIZERS.register("int8-trt", "harness.compress.trt_qdq:quantize_int8_tensorrt")
 QUANTIZERS.register("int8-dynamic", "harness.compress.quantize:quantize_int8_dynamic")

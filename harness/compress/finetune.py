@@ -138,7 +138,7 @@ def finetune(
                     on_step(iteration, total)
                 idx = order[start : start + BATCH_SIZE]
                 logits = model(x[idx])
-                if distill:
+                if soft is not None:  # distilling
                     loss = distillation_loss(logits, soft[idx], y[idx], temperature, alpha)
                 else:
                     loss = torch.nn.functional.cross_entropy(logits, y[idx])

@@ -95,7 +95,8 @@ def _static(onnx_in: Path, onnx_out: Path, calibration_x, spec: QuantSpec, n: in
             onnx.save(model, str(pre))
             options["nodes_to_exclude"] = keep_float
         quantize_static(
-            str(pre), str(onnx_out), _reader(calibration_x, n, input_name, task, CALIBRATION_BATCH if spec.calibration_method == "minmax" else 1),
+            str(pre), str(onnx_out),
+            _reader(calibration_x, n, input_name, task, CALIBRATION_BATCH if spec.calibration_method == "minmax" else 1),
             quant_format=QuantFormat.QDQ,
             calibrate_method=methods[spec.calibration_method], **options,
         )

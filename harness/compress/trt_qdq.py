@@ -93,7 +93,7 @@ def leave_conv_side_of_adds_to_tensorrt(model) -> int:
             dq = producers.get(name)
             q = producers.get(dq.input[0]) if dq is not None and dq.op_type == "DequantizeLinear" else None
             source = producers.get(q.input[0]) if q is not None and q.op_type == "QuantizeLinear" else None
-            if source is None or source.op_type not in ("Conv", "Gemm", "MatMul"):
+            if dq is None or q is None or source is None or source.op_type not in ("Conv", "Gemm", "MatMul"):
                 continue
             add.input[i] = q.input[0]
             changed += 1

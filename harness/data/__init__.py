@@ -1,8 +1,11 @@
 """Datasets: each loader returns a :class:`~harness.data.base.Dataset` with disjoint splits."""
 
+from collections.abc import Callable
+from typing import Any
+
 from harness.registry import Registry
 
-DATASETS = Registry("dataset")
+DATASETS: Registry[Callable[..., Any]] = Registry("dataset")
 DATASETS.register("digits", "harness.data.digits:load_digits_dataset")
 DATASETS.register("cifar10", "harness.data.cifar:load_cifar10_dataset")
 DATASETS.register("cifar100", "harness.data.cifar:load_cifar100_dataset")

@@ -92,13 +92,13 @@ def _read_manifest(path: Path, label_column: str, group_columns: list[str]) -> t
     missing += [c for c in (label_column, *group_columns) if c not in header]
     if missing:
         raise InputError(f"manifest: {path} lacks columns {', '.join(missing)} (has: {', '.join(header)})")
+    assert image_column is not None  # otherwise missing names it
     if not rows:
         raise InputError(f"manifest: {path} has a header but no rows")
     for line, row in enumerate(rows, start=2):
         empty = [c for c in (image_column, label_column, *group_columns) if not row.get(c)]
         if empty:
             raise InputError(f"manifest: {path} line {line} has no value in column {', '.join(empty)}")
-    assert image_column is not None
     return image_column, rows
 
 

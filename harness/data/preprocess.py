@@ -133,8 +133,9 @@ def load_image_files(paths: Sequence[Path], spec: DatasetSpec, who: str) -> tupl
                             f"{who}: {path} has image mode {mode!r} but {first[0]} has {first[1]!r}; "
                             "set dataset.channels = 1 or 3 to convert every image"
                         )
-                    img = img.convert(target_mode)
-                pixels = np.asarray(img, dtype=np.uint8)
+                    pixels = np.asarray(img.convert(target_mode), dtype=np.uint8)
+                else:
+                    pixels = np.asarray(img, dtype=np.uint8)
         except FileNotFoundError:
             raise InputError(f"{who}: image {path} not found") from None
         except (UnidentifiedImageError, Image.DecompressionBombError, OSError, ValueError, SyntaxError) as exc:

@@ -44,7 +44,7 @@ def biasamp_directional(task_y, attr_y, preds, direction: Literal["A->T", "T->A"
     y_at = sign(P(A_a=1, T_t=1) − P(A_a=1)·P(T_t=1)) on the training labels if given, else the
     test labels, restricted by ``indicator_rows``: ``"task_or_attribute"`` (default, the spec:
     rows with a positive task or attribute), ``"task"`` (what the reference code at 0719b9b
-    literally computes: its union repeats the task labels), ``"all"`` (the earlier code version).
+    literally computes: its union repeats the task labels), ``"all"`` (every row, whatever its labels).
     The sign is taken on exact integer counts, n·n_at − n_a·n_t.
 
     A->T (``preds`` = task predictions): Δ_at = P(T̂_t=1 | A_a=1) − P(T_t=1 | A_a=1).

@@ -312,12 +312,12 @@ def disproportionate_impact(per_class_recall_dense: Mapping[str, float | None] |
     dense, comp = _recalls(per_class_recall_dense), _recalls(per_class_recall_comp)
     if dense.keys() != comp.keys():
         raise InputError("dense and compressed recalls name different classes")
-    delta = {k: None if dense[k] is None or comp[k] is None else comp[k] - dense[k] for k in dense}
+    delta = {k: None if (d := dense[k]) is None or (c := comp[k]) is None else c - d for k in dense}
     d_acc = top1_comp - top1_dense
     if relative:
         bar = d_acc / top1_dense if top1_dense else None
-        hurt = tuple(k for k, v in delta.items() if v is not None and bar is not None and dense[k]
-                     and v / dense[k] < bar)
+        hurt = tuple(k for k, v in delta.items() if v is not None and bar is not None and (d := dense[k])
+                     and v / d < bar)
     else:
         hurt = tuple(k for k, v in delta.items() if v is not None and v < d_acc)
     defined = {k: -v for k, v in delta.items() if v is not None}

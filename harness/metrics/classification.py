@@ -78,15 +78,15 @@ def against_baseline(stats: AccuracyStats, baseline: AccuracyStats) -> AccuracyS
     """Copy of ``stats`` with per-class recall and per-group accuracy deltas, top-1 delta and
     worst-class drop vs ``baseline``."""
     delta = {
-        name: (r - baseline.per_class_recall[name])
-        if r is not None and baseline.per_class_recall.get(name) is not None
+        name: (r - base)
+        if r is not None and (base := baseline.per_class_recall.get(name)) is not None
         else None
         for name, r in stats.per_class_recall.items()
     }
     group_delta = {
         attr: {
-            level: acc - baseline.per_group_accuracy[attr][level]
-            if acc is not None and baseline.per_group_accuracy.get(attr, {}).get(level) is not None
+            level: acc - base_acc
+            if acc is not None and (base_acc := baseline.per_group_accuracy.get(attr, {}).get(level)) is not None
             else None
             for level, acc in levels.items()
         }

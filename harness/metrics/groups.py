@@ -126,7 +126,7 @@ class GroupMetrics:
 
     def _set(self, metrics, levels, support, by_group, overall) -> None:
         for name, value in zip(("metrics", "levels", "support", "by_group", "overall"),
-                               (tuple(metrics), levels, support, by_group, overall)):
+                               (tuple(metrics), levels, support, by_group, overall), strict=True):
             object.__setattr__(self, name, value)
 
     def _values(self, metric: str, attribute: str | None) -> tuple[list[float], float | None]:

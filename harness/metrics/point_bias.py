@@ -7,6 +7,7 @@ only composes the metrics of :mod:`harness.metrics`; their formulas live there.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,7 +31,7 @@ def _recalls(y: np.ndarray, pred: np.ndarray, n_classes: int) -> np.ndarray:
         return np.where(support > 0, hits / np.maximum(support, 1), np.nan)
 
 
-def _interval(values: list[float]) -> list[float] | None:
+def _interval(values: Sequence[float | None]) -> list[float] | None:
     finite = [v for v in values if v is not None and np.isfinite(v)]
     if len(finite) < 2:
         return None
@@ -102,7 +103,7 @@ def amplification(y, pred_dense, pred_comp, n_classes: int, groups: GroupData | 
         return {"bias_amp_unavailable_reason": f"no binary group attribute to condition on: {shown}"}
     attrs = np.stack([(np.asarray(groups.codes[a]) == 1).astype(np.int64) for a in groups.binary], axis=1)
     tasks = _tasks(y, n_classes)
-    train = {}
+    train: dict[str, np.ndarray] = {}
     if groups.train_y is not None and len(groups.train_y) and all(a in groups.train_codes for a in groups.binary):
         train = {
             "task_y_train": _tasks(groups.train_y, n_classes),
@@ -111,7 +112,8 @@ def amplification(y, pred_dense, pred_comp, n_classes: int, groups: GroupData | 
         }
 
     def amp(pred):
-        return biasamp_directional(tasks, attrs, _tasks(pred, n_classes), "A->T", **train)
+        return biasamp_directional(tasks, attrs, _tasks(pred, n_classes), "A->T",
+                                   task_y_train=train.get("task_y_train"), attr_y_train=train.get("attr_y_train"))
 
     comp, dense = amp(pred_comp), amp(pred_dense)
     per_comp, per_dense = _row_means(comp.y_at * comp.delta), _row_means(dense.y_at * dense.delta)

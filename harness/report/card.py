@@ -32,6 +32,7 @@ from harness.report.document import (
     Section,
     Strong,
     Table,
+    Text,
     document_dict,
     render_html,
     render_markdown,
@@ -93,7 +94,7 @@ def _summary(report: RunReport, chosen: OperatingPoint | None, acc_only: Operati
 def _model_details(report: RunReport, chosen: OperatingPoint | None, base: OperatingPoint | None) -> Section:
     env = report.environment
     commit = Code(env.git_commit) if env.git_commit else f.unavailable(env.git_commit_unavailable_reason)
-    rows = [
+    rows: list[list[Text]] = [
         ["experiment", report.experiment_name],
         ["run id", Code(report.run_id)],
         ["base model", report.model_name],
@@ -155,8 +156,9 @@ def _factors(report: RunReport, chosen: OperatingPoint | None) -> Section:
 
 def _metrics(report: RunReport) -> Section:
     sel = report.selection
-    constraints = [[Code(name), f"{value:g}" + (f" ({100 * value:.1f} pp)" if name.endswith("_drop") else "")]
-                   for name, value in sel.constraints.items()]
+    constraints: list[list[Text]] = [
+        [Code(name), f"{value:g}" + (f" ({100 * value:.1f} pp)" if name.endswith("_drop") else "")]
+        for name, value in sel.constraints.items()]
     return Section("Metrics and why they were chosen", [
         Table(["metric", "what it measures", "why"], [[Code(m), what, why] for m, what, why in _METRICS]),
         Paragraph(["Pareto front over: ", *(_codes(report.objectives) or ["none declared"]), "."]),

@@ -8,14 +8,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from harness.records import OperatingPoint, RunReport
+from harness.records import AccuracyStats, LatencyStats, OperatingPoint, RunReport
 from harness.report import _format as f
-from harness.report.document import BulletList, Code, Figure, Paragraph, Section, Strong, Table
+from harness.report.document import Block, BulletList, Code, Figure, Paragraph, Section, Strong, Table, Text
 from harness.report.figures import CIE_GALLERY, LATENCY, POWER, RECALL_DELTA
 
 
-def _overall_rows(chosen: OperatingPoint, base: OperatingPoint | None) -> list[list]:
-    acc = chosen.accuracy
+def _overall_rows(acc: AccuracyStats, base: OperatingPoint | None) -> list[list]:
     dense = base.accuracy if base is not None else None
     rows = []
     for label, mine, theirs, extra in (
@@ -41,8 +40,8 @@ def _delta_ci(bias, ci: list[float] | None) -> str:
     return f"[{f.pp(ci[0])}, {f.pp(ci[1])}]" if ci else "n/a"
 
 
-def _per_class_rows(report: RunReport, chosen: OperatingPoint, base: OperatingPoint | None) -> list[list]:
-    acc = chosen.accuracy
+def _per_class_rows(report: RunReport, chosen: OperatingPoint, acc: AccuracyStats,
+                    base: OperatingPoint | None) -> list[list]:
     dense_acc = base.accuracy if base is not None else None
     under = set(report.dataset.under_represented)
     rows = []
@@ -64,8 +63,7 @@ def _per_class_rows(report: RunReport, chosen: OperatingPoint, base: OperatingPo
     return rows
 
 
-def _per_group_rows(chosen: OperatingPoint, base: OperatingPoint | None) -> list[list]:
-    acc = chosen.accuracy
+def _per_group_rows(chosen: OperatingPoint, acc: AccuracyStats, base: OperatingPoint | None) -> list[list]:
     dense = base.accuracy.per_group_accuracy if base is not None and base.accuracy else {}
     rows = []
     for attr, levels in acc.per_group_accuracy.items():
@@ -93,12 +91,12 @@ def quantitative_sections(report: RunReport, chosen: OperatingPoint | None, base
              else ["Against the dense baseline ", *f.describe(base), ". Delta = chosen minus dense, in percentage points."])
     overall = Section("Quantitative analysis", [
         Paragraph(intro),
-        Table(["metric", "dense", "chosen", "delta", "note"], _overall_rows(chosen, base)),
+        Table(["metric", "dense", "chosen", "delta", "note"], _overall_rows(chosen.accuracy, base)),
         figures[RECALL_DELTA],
     ], anchor="quantitative")
     per_class = Section("Per-class recall: chosen point vs dense baseline", [
         Table(["class", "support", "dense recall", "chosen recall", "delta", "95% CI", "marks"],
-              _per_class_rows(report, chosen, base)),
+              _per_class_rows(report, chosen, chosen.accuracy, base)),
         Paragraph("Marks: under-represented = declared under-represented in training; worst = lowest recall at the "
                   "chosen point; not significant = the bootstrap 95% interval of the delta contains 0 (the change "
                   "may be noise)."),
@@ -107,7 +105,7 @@ def quantitative_sections(report: RunReport, chosen: OperatingPoint | None, base
     if chosen.accuracy.per_group_accuracy:
         sections.append(Section("Accuracy by group: chosen point vs dense baseline", [Table(
             ["attribute", "group", "support", "dense accuracy", "chosen accuracy", "delta", "95% CI", "marks"],
-            _per_group_rows(chosen, base)), Paragraph(
+            _per_group_rows(chosen, chosen.accuracy, base)), Paragraph(
             "Intersections of attributes appear as a&b. Small support: fewer evaluation samples than "
             "groups.min_support, kept in every table and in the worst-group minimum, but read with care.")],
             anchor="per-group"))
@@ -156,7 +154,7 @@ def bias_section(report: RunReport, chosen: OperatingPoint | None, figures: Mapp
     dropped = f"; classes left out for a zero dense rate: {', '.join(b.cev_dropped_classes)}" if b.cev_dropped_classes else ""
     auroc = (f"predicts CIE membership with AUROC {f.num(b.susceptibility_auroc, 3)} (0.5: no better than chance)."
              if b.susceptibility_auroc is not None else "could not be scored (no CIE, or no dense population logits).")
-    items = [
+    items: list[Text] = [
         [Strong("CIE fraction"), f" (Compression Identified Exemplars, Hooker et al. 2020): {f.pct(b.cie_fraction)} of "
          f"the evaluation split ({b.n_cie} examples){f.ci_text(b.cie_ci, f.pct)}: examples on which the compressed "
          f"models' modal label differs from the dense models'. Errors concentrate there: {f.pct(b.cie_error_share)} "
@@ -181,7 +179,7 @@ def bias_section(report: RunReport, chosen: OperatingPoint | None, figures: Mapp
     if b.susceptibility_precision is not None:
         items.append([Strong("Uncertain set as a CIE predictor"), f": precision {f.pct(b.susceptibility_precision)}, "
                       f"recall {f.pct(b.susceptibility_recall)}."])
-    blocks = [Paragraph(f"For the chosen point, against the dense model, over {pop}."), BulletList(items),
+    blocks: list[Block] = [Paragraph(f"For the chosen point, against the dense model, over {pop}."), BulletList(items),
               Paragraph(f"Intervals: percentile bootstrap over evaluation samples, {b.n_boot} resamples."),
               figures[CIE_GALLERY]]
     if report.cie_gallery_path:
@@ -206,7 +204,7 @@ def bias_section(report: RunReport, chosen: OperatingPoint | None, figures: Mapp
 def _configuration(report: RunReport, chosen: OperatingPoint) -> Table:
     art = chosen.artifact
     no_art = "n/a (no artifact recorded)"
-    rows = [
+    rows: list[list[Text]] = [
         ["target device", f"{report.environment.cpu_model or 'unknown CPU'} ({report.environment.os}); "
                           + (f"device profile {report.target}" if report.target else "no device profile given")],
         ["variant", chosen.variant_name],
@@ -250,8 +248,8 @@ def _stability(lat) -> str:
     return f"{lat.stability}{cv}"
 
 
-def _timed_is_scored(point: OperatingPoint) -> str:
-    lat, art = point.latency, point.artifact
+def _timed_is_scored(point: OperatingPoint, lat: LatencyStats) -> str:
+    art = point.artifact
     if lat.timed_artifact_sha256 is None or art is None:
         return "n/a (no hash of the timed file recorded)"
     same = "the same file" if lat.timed_artifact_sha256 == art.sha256 else "a DIFFERENT file"
@@ -272,7 +270,7 @@ def _device_state(point: OperatingPoint) -> str:
     parts.append(f"CPU governor {', '.join(governors)}" if governors else
                  f"CPU governor {f.unavailable(ds.unavailable_reasons.get('cpu_governors'))}")
     if ds.temperatures_c:
-        hottest = max(ds.temperatures_c, key=ds.temperatures_c.get)
+        hottest = max(ds.temperatures_c, key=lambda zone: ds.temperatures_c[zone])
         after = ds.temperatures_after_c.get(hottest)
         parts.append(f"hottest zone {hottest} {ds.temperatures_c[hottest]:.0f} C before"
                      + (f", {after:.0f} C after" if after is not None else ""))
@@ -341,7 +339,7 @@ def _latency(point: OperatingPoint) -> list:
         ["warm-up queries", str(lat.n_warmup)],
         ["throughput", f"{lat.throughput_sps:.1f} samples/s"],
         ["stability", _stability(lat)],
-        ["timed = scored", _timed_is_scored(point)],
+        ["timed = scored", _timed_is_scored(point, lat)],
     ]
     threads = str(lat.threads) if lat.threads is not None else "runtime default"
     how = (f"Scope: one query of batch {lat.batch_size} through {point.runtime}, wall-clock, on the host. Method: "

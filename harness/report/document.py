@@ -16,7 +16,6 @@ import html
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Union
 
 
 @dataclass(frozen=True)
@@ -29,8 +28,8 @@ class Code:
     text: str
 
 
-Inline = Union[str, Strong, Code]
-Text = Union[Inline, Sequence[Inline]]
+Inline = str | Strong | Code
+Text = Inline | Sequence[Inline]
 
 
 @dataclass(frozen=True)
@@ -64,7 +63,7 @@ class Figure:
     missing: str | None = None
 
 
-Block = Union[Paragraph, BulletList, Table, Figure]
+Block = Paragraph | BulletList | Table | Figure
 
 
 @dataclass(frozen=True)

@@ -134,8 +134,9 @@ def plot_recall_delta(report: RunReport, path: Path) -> Path:
     classes = list(report.dataset.class_names)
     runtimes = {p.runtime for p in points}
     labels = [p.variant_name if len(runtimes) == 1 else f"{p.variant_name}\n({p.runtime})" for p in points]
-    grid = np.array([[np.nan if p.accuracy.per_class_delta.get(c) is None else 100 * p.accuracy.per_class_delta[c]
-                      for p in points] for c in classes], dtype=float)
+    deltas = [p.accuracy.per_class_delta if p.accuracy is not None else {} for p in points]  # all set: _delta_points
+    grid = np.array([[np.nan if (d := delta.get(c)) is None else 100 * d for delta in deltas] for c in classes],
+                    dtype=float)
     span = max(1.0, float(np.nanmax(np.abs(grid))) if np.isfinite(grid).any() else 1.0)
     fig, ax = plt.subplots(figsize=(1.6 + 1.1 * len(points), 1.4 + 0.32 * len(classes)))
     try:

@@ -47,7 +47,7 @@ class TorchKernelsRunner(Runner):
         self.backend = backend
         self.device = device
         self._torch = torch_module
-        self.swap_report = None  # kernels.swap.SwapReport once active: what each layer became
+        self.swap_report = None  # harness.kernels.swap.SwapReport once active: what each layer became
         self.last_device_ms: float | None = None
 
     def activate_impl(self) -> None:
@@ -59,7 +59,7 @@ class TorchKernelsRunner(Runner):
             raise DeviceUnavailable(NO_CUDA.format(build=build), hint=NO_CUDA_HINT)
         if self.backend in ("auto", "triton"):
             require("triton", extra="kernels", purpose="the torch-kernels runtime's Triton kernels")
-        from kernels.graph import load_swapped_program
+        from harness.kernels.graph import load_swapped_program
 
         if self.threads:
             torch.set_num_threads(self.threads)
