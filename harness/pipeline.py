@@ -159,7 +159,7 @@ class _Sweep:
     def run(self) -> RunReport:
         from harness.data import DATASETS
         from harness.measure.environment import cpu_has_vnni
-        from harness.models.sources import load_baseline
+        from harness.models.baseline import load_baseline
 
         spec = self.spec
         self.run_dir.mkdir(parents=True, exist_ok=True)

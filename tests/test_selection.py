@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from harness.config import SelectionSpec, load_experiment
+from harness.config import SelectionSpec
+from harness.experiment import load_experiment
 from harness.errors import ConfigError
 from harness.pareto import parse_objective
 from harness.selection import (

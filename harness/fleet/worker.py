@@ -18,7 +18,7 @@ from harness.compress.variants import Variant
 from harness.config import ExperimentSpec, QuantSpec
 from harness.data.base import Dataset, Split
 from harness.errors import ConfigError, VariantError
-from harness.fleet import queue
+import harness.fleet.queue as queue
 from harness.pipeline import RunPaths, _Sweep
 from harness.progress import ProgressReporter
 from harness.records import DatasetInfo, SplitInfo
