@@ -11,6 +11,7 @@ impossible value in the file: ``<source>: key: message``.
 from __future__ import annotations
 
 import copy
+import difflib
 import tomllib
 from importlib import resources
 from pathlib import Path
@@ -93,10 +94,10 @@ def _check_energy_meter(spec: ExperimentSpec) -> None:
 
     choice = spec.measure.energy_meter
     if choice != "auto" and choice not in METERS:
-        try:
-            METERS.check(choice)
-        except ConfigError as exc:
-            raise ValueError(f"measure.energy_meter: {exc}, or 'auto' for the best one this machine has") from None
+        close = difflib.get_close_matches(choice, ["auto", *METERS.names()], n=1)
+        hint = f"did you mean {close[0]!r}? " if close else ""
+        raise ValueError(f"measure.energy_meter: unknown energy meter {choice!r}; {hint}choose 'auto' (the best "
+                         f"meter this machine has) or one of: {', '.join(METERS.names())}")
 
 
 def _check_apply_to(spec: ExperimentSpec) -> None:
