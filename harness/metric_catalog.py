@@ -170,6 +170,16 @@ def metric(name: str) -> Metric:
     return BY_NAME[resolve_metric(name)]
 
 
+def metric_of_key(key: str) -> Metric | None:
+    """The row a :attr:`Selection.constraints` key (``max_top1_drop``, ``min_worst_group_accuracy``) is on."""
+    if key in BY_NAME:
+        return BY_NAME[key]
+    for prefix in ("max_", "min_"):
+        if key.startswith(prefix) and key.removeprefix(prefix) in BY_NAME:
+            return BY_NAME[key.removeprefix(prefix)]
+    return None
+
+
 def read_metrics(point: Any) -> dict[str, float | None]:
     """Every catalog metric of ``point``, in catalog order (None: not measured or not applicable)."""
     return {m.name: m.read(point) for m in METRICS}

@@ -105,3 +105,15 @@ def test_the_catalog_imports_only_the_standard_library_and_the_errors_module():
     names |= {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module}
     outside = {n for n in names if n.split(".")[0] not in sys.stdlib_module_names and n != "harness.errors"}
     assert outside == set()
+
+
+def test_the_card_s_metric_glossary_names_catalog_metrics_and_drops_show_in_points():
+    from harness.metric_catalog import metric_of_key
+    from harness.report.card import _METRICS, _in_points
+
+    named = [name for name, _, _ in _METRICS if name.isidentifier()]
+    assert named and all(name in BY_NAME for name in named)
+    assert metric_of_key("max_top1_drop") is BY_NAME["top1_drop"] and metric_of_key("max_class_drop").name == "max_class_drop"
+    assert metric_of_key("min_worst_group_accuracy") is BY_NAME["worst_group_accuracy"] and metric_of_key("max_x") is None
+    assert [_in_points(k) for k in ("max_top1_drop", "max_worst_class_drop", "max_bias_amp_delta", "max_p99_ms",
+                                    "min_worst_group_accuracy")] == [True, True, True, False, False]
