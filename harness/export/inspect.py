@@ -167,9 +167,8 @@ def inspect_onnx(path: Path, fmt: str = "onnx") -> ArtifactInfo:
 
 
 def validate_2_4(path: Path):
-    """Per weight layer of an ONNX file: its :class:`~harness.compress.semistructured.TwoFourCheck`."""
+    """Per weight layer of an ONNX file: its :class:`~harness.sparsity.TwoFourCheck`."""
     import onnx
-
 
     return {w.name: check_2_4(w.weight, w.reduction_axis, w.zero_point) for w in onnx_weights(onnx.load(str(path)))}
 
