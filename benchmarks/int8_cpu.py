@@ -48,7 +48,7 @@ TARGETS = {
 
 
 def _dataset(name: str):
-    from harness.config import load_experiment
+    from harness.experiment import load_experiment
     from harness.data import DATASETS
     from harness.data.base import Dataset, Split
 

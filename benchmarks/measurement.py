@@ -30,7 +30,7 @@ THREADS = 2
 def _artifact(out: Path) -> tuple[Path, np.ndarray]:
     import torch
 
-    from harness.config import load_experiment
+    from harness.experiment import load_experiment
     from harness.data import DATASETS
     from harness.export.onnx import export_onnx, export_program
     from harness.models.train import build_model

@@ -1,17 +1,17 @@
-"""Input specs: what an experiment asks for, validated before any work starts.
+"""Input specs: what an experiment asks for, and what each value may be on its own.
 
 Every model forbids unknown keys, so a typo in ``experiment.toml`` is an error naming
-the key. CLI flags are applied to the raw mapping *before* validation, so an
-impossible override is reported exactly like an impossible value in the file.
+the key. These models check types, ranges and the coherence of one experiment's values;
+names that something else defines (datasets, models, runtimes, energy meters, target
+profiles, variant names for ``apply_to``) are checked by :mod:`harness.experiment`, which
+also reads and merges experiment files. This module imports nothing of the harness but
+leaf modules, so every other module may import it.
 """
 
 from __future__ import annotations
 
-import copy
 import hashlib
 import json
-import tomllib
-from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -21,13 +21,13 @@ from pydantic import (
     Field,
     StrictBool,
     StrictInt,
-    ValidationError,
     ValidationInfo,
     field_validator,
     model_validator,
 )
 
-from harness.errors import ConfigError
+from harness.metric_catalog import normalise_weights, parse_constraint, parse_objective
+from harness.model_names import is_fixed_artifact, source_kind
 
 Fraction = Annotated[float, Field(ge=0.0, lt=1.0)]
 Positive = Annotated[int, Field(gt=0)]
@@ -112,8 +112,6 @@ class ModelSpec(Spec):
 
     @model_validator(mode="after")
     def _coherent(self) -> ModelSpec:
-        from harness.models.sources import is_fixed_artifact, source_kind
-
         kind = source_kind(self.name)
         if is_fixed_artifact(self.name) and (self.checkpoint or self.options or self.channels):
             raise ValueError(f"a {Path(self.name).suffix} file carries its own weights and architecture: "
@@ -125,8 +123,6 @@ class ModelSpec(Spec):
     @property
     def fixed_weights(self) -> bool:
         """True when the weights come from a file (a checkpoint, .pt2 or .onnx): nothing to train."""
-        from harness.models.sources import is_fixed_artifact
-
         return self.checkpoint is not None or is_fixed_artifact(self.name)
 
 
@@ -253,8 +249,6 @@ class QuantSpec(Spec):
 
 
 ScenarioName = Literal["single-stream", "multi-stream", "offline"]
-#: energy meters ``measure.energy_meter`` may name; "auto" picks the best one the machine has
-MeterChoice = Literal["auto", "null", "rapl", "nvml", "jetson", "tegrastats", "external"]
 
 
 class MeasureSpec(Spec):
@@ -286,7 +280,9 @@ class MeasureSpec(Spec):
     bootstrap_seed: int = 0
     # idle power measured before the timed loop, in each measuring process, when a meter is available
     idle_baseline_s: Annotated[float, Field(ge=0)] | None = None
-    energy_meter: MeterChoice = "auto"
+    # "auto" (the best meter the machine has) or a registered meter (harness.meters.METERS),
+    # checked by harness.experiment
+    energy_meter: str = "auto"
     external_meter_command: str | None = None  # prints watts (or joules) per line; see harness.meters.external
     threads: Positive | None = None
     isolation: Literal["process", "inline"] = "process"
@@ -374,9 +370,6 @@ class SelectionSpec(Spec):
     @field_validator("objectives", "constraints")
     @classmethod
     def _parse(cls, v: list[str], info: ValidationInfo) -> list[str]:
-        from harness.pareto import parse_objective
-        from harness.selection import parse_constraint
-
         parse = parse_objective if info.field_name == "objectives" else parse_constraint
         for text in v:
             parse(text)  # raises ParseError (a ValueError) naming the culprit
@@ -385,9 +378,6 @@ class SelectionSpec(Spec):
     @field_validator("weights")
     @classmethod
     def _weights_on_objectives(cls, v: dict[str, float], info: ValidationInfo) -> dict[str, float]:
-        from harness.pareto import parse_objective
-        from harness.selection import normalise_weights
-
         if "objectives" in info.data:  # else the objectives' own error is reported
             normalise_weights(v, [parse_objective(o) for o in info.data["objectives"]])
         return v
@@ -465,36 +455,7 @@ class ExperimentSpec(Spec):
         return self
 
     @model_validator(mode="after")
-    def _target_offers_what_is_asked(self) -> ExperimentSpec:
-        from harness.runtimes import RUNTIMES
-        from harness.targets import check_target
-
-        if self.target is not None and all(r in RUNTIMES for r in self.runtimes):  # else _names_exist says
-            try:
-                check_target(self, self.target)
-            except ConfigError as exc:
-                raise ValueError(f"{exc}{f' ({exc.hint})' if exc.hint else ''}") from None
-        return self
-
-    @model_validator(mode="after")
-    def _names_exist(self) -> ExperimentSpec:
-        from harness.data import DATASETS
-        from harness.models import MODELS
-        from harness.runtimes import RUNTIMES
-
-        from harness.models.sources import source_kind
-
-        zoo = [(MODELS, self.model.name, "model.name")] if source_kind(self.model.name) == "zoo" else []
-        for registry, value, key in (
-            (DATASETS, self.dataset.name, "dataset.name"),
-            *zoo,
-            *((RUNTIMES, r, "runtimes") for r in self.runtimes),
-        ):
-            if value not in registry:
-                try:
-                    registry.check(value)
-                except ConfigError as exc:
-                    raise ValueError(f"{key}: {exc}") from None
+    def _coherent(self) -> ExperimentSpec:
         if self.population > 1 and self.model.fixed_weights:
             raise ValueError(f"population = {self.population} trains K seeds, but model weights come from a file "
                              f"({self.model.checkpoint or self.model.name}): use population = 1")
@@ -505,13 +466,6 @@ class ExperimentSpec(Spec):
                 raise ValueError(
                     f"groups.intersections: {unknown[0]!r} is not in dataset.group_attributes {sorted(declared)}"
                 )
-        from harness.compress.variants import fp32_variant_names, unmatched_apply_to
-
-        unmatched = unmatched_apply_to(self)
-        if unmatched is not None:
-            index, pattern = unmatched
-            raise ValueError(f"quantize.{index}.apply_to: {pattern!r} names no variant of this experiment "
-                             f"(variants: {', '.join(fp32_variant_names(self))})")
         if self.selection.batch_size not in self.measure.batch_sizes:
             raise ValueError(
                 f"selection.batch_size {self.selection.batch_size} is not among "
@@ -528,60 +482,3 @@ def spec_hash(*parts: Any, length: int = 12) -> str:
     payload = [p.model_dump(mode="json") if isinstance(p, BaseModel) else p for p in parts]
     text = json.dumps(payload, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:length]
-
-
-# ---------------------------------------------------------------------------- loading
-
-
-DEFAULT_EXPERIMENT = "default.toml"
-
-
-def _format_validation_error(exc: ValidationError, source: str) -> str:
-    err = exc.errors()[0]
-    loc = ".".join(str(p) for p in err["loc"] if not str(p).startswith("function-after"))
-    msg = err["msg"].removeprefix("Value error, ")
-    if err["type"] == "extra_forbidden":
-        msg = "unknown key"
-    elif "input" in err and not isinstance(err["input"], dict | list):
-        msg = f"{msg} (got {err['input']!r})"
-    where = f"{loc}: " if loc else ""
-    more = f" (and {len(exc.errors()) - 1} more)" if len(exc.errors()) > 1 else ""
-    return f"{source}: {where}{msg}{more}"
-
-
-def _deep_merge(base: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
-    merged = copy.deepcopy(base)
-    for key, value in overrides.items():
-        if isinstance(value, dict) and isinstance(merged.get(key), dict):
-            merged[key] = _deep_merge(merged[key], value)
-        else:
-            merged[key] = value
-    return merged
-
-
-def read_experiment_file(path: Path | None) -> tuple[dict[str, Any], str]:
-    """Raw mapping and a display name; ``None`` reads the embedded default."""
-    if path is None:
-        text = resources.files("harness.experiments").joinpath(DEFAULT_EXPERIMENT).read_text()
-        return tomllib.loads(text), f"<embedded {DEFAULT_EXPERIMENT}>"
-    try:
-        text = Path(path).read_text()
-    except FileNotFoundError:
-        raise ConfigError(f"experiment file not found: {path}") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"cannot read experiment file {path}: {exc}") from None
-    try:
-        return tomllib.loads(text), str(path)
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
-
-
-def load_experiment(path: Path | None = None, overrides: dict[str, Any] | None = None) -> ExperimentSpec:
-    """Read, merge CLI overrides into, and validate an experiment."""
-    raw, source = read_experiment_file(path)
-    if overrides:
-        raw = _deep_merge(raw, overrides)
-    try:
-        return ExperimentSpec.model_validate(raw)
-    except ValidationError as exc:
-        raise ConfigError(_format_validation_error(exc, source)) from None

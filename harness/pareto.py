@@ -2,97 +2,26 @@
 
 Pure functions over :class:`~harness.records.OperatingPoint`; no I/O. Every objective is
 turned into a value to *minimise* (``max`` objectives are negated) before comparing.
-Selection policies and constraints live in :mod:`harness.selection`.
+The metrics an objective may name and the objective grammar are :mod:`harness.metric_catalog`'s;
+selection policies and constraints live in :mod:`harness.selection`.
 """
 
 from __future__ import annotations
 
-import difflib
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import combinations
-from typing import Literal
 
 from harness.errors import ParseError
+from harness.metric_catalog import Direction, Metrics, Objective, parse_objective, present, resolve_metric
 from harness.records import OperatingPoint, flat_metrics
 
-Direction = Literal["min", "max"]
-Metrics = Mapping[str, float | None]
-
-#: every stored metric an objective or a constraint may name, with the direction that is better
-KNOWN_METRICS: dict[str, Direction] = {
-    # latency (per query, nearest-rank percentiles) and throughput
-    "p50_ms": "min",
-    "p90_ms": "min",
-    "p99_ms": "min",
-    "mean_ms": "min",
-    "throughput_sps": "max",
-    # memory, size, energy
-    "peak_rss_mb": "min",
-    "artifact_mb": "min",
-    "energy_per_inference_mj": "min",
-    "sparsity": "max",
-    # accuracy, and its drops against the dense baseline (fractions, positive = worse)
-    "top1": "max",
-    "top1_delta": "max",
-    "top1_drop": "min",
-    "top5": "max",
-    "worst_class_recall": "max",
-    "worst_class_drop": "min",
-    "max_class_drop": "min",
-    "worst_group_accuracy": "max",
-    # bias against the dense model
-    "cev": "min",
-    "sde": "min",
-    "cie_fraction": "min",
-    "ece": "min",
-    "n_classes_hurt": "min",
-    "bias_amp_delta": "min",
-    "calibrated_top1": "max",
-}
-
-#: other names accepted for a metric. The recall of a group (share of its samples given their
-#: true label) is that group's accuracy, so "worst_group_recall" is ``worst_group_accuracy``.
-METRIC_ALIASES: dict[str, str] = {"worst_group_recall": "worst_group_accuracy"}
-
-
-def resolve_metric(name: str, what: str = "metric") -> str:
-    """The stored name of ``name`` (aliases resolved); :class:`ParseError` naming it if unknown."""
-    name = name.strip()
-    name = METRIC_ALIASES.get(name, name)
-    if name not in KNOWN_METRICS:
-        close = difflib.get_close_matches(name, [*KNOWN_METRICS, *METRIC_ALIASES], n=1)
-        hint = f" (did you mean {close[0]!r}?)" if close else ""
-        raise ParseError(f"unknown {what} {name!r}{hint}; known: {', '.join(sorted(KNOWN_METRICS))}")
-    return name
-
-
-@dataclass(frozen=True)
-class Objective:
-    metric: str
-    direction: Direction
-
-    def __str__(self) -> str:
-        return f"{self.metric}:{self.direction}"
-
-    def cost(self, value: float) -> float:
-        """The value as something to minimise."""
-        return value if self.direction == "min" else -value
-
-
-def parse_objective(text: str) -> Objective:
-    """``"p50_ms:min"`` -> Objective; a bare metric name takes its natural direction."""
-    metric, _, direction = text.partition(":")
-    metric = resolve_metric(metric, "objective metric")
-    direction = direction.strip() or KNOWN_METRICS[metric]
-    if direction not in ("min", "max"):
-        raise ParseError(f"objective {text!r}: direction must be 'min' or 'max', got {direction!r}")
-    return Objective(metric, direction)  # type: ignore[arg-type]
-
-
-def present(value: float | None) -> bool:
-    return value is not None and not (isinstance(value, float) and math.isnan(value))
+__all__ = [
+    "Direction", "FrontResult", "KneeResult", "Metrics", "Objective", "TechniqueComparison", "compare_techniques",
+    "cost_vectors", "dominates", "fronts_by", "knee_point", "non_dominated", "parse_objective", "pareto_front",
+    "present", "resolve_metric", "technique_of", "weakly_dominates",
+]
 
 
 def cost_vectors(

@@ -33,7 +33,7 @@ def run_stages(ctx: RunContext, state: RunState, executor: Executor) -> RunRepor
     from harness.compress.variants import expand_variants
     from harness.data import DATASETS
     from harness.measure.environment import cpu_has_vnni
-    from harness.models.sources import load_baseline
+    from harness.models.baseline import load_baseline
     from harness.stages import build, finalize, population
 
     spec = ctx.spec

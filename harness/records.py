@@ -11,6 +11,8 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
+from harness.metric_catalog import read_metrics
+
 #: version of the RunReport record (report.json, the store's report_json); bumped when a field is added,
 #: renamed or changes meaning, with a step in REPORT_MIGRATIONS that brings the older record up to date
 SCHEMA_VERSION = 2
@@ -376,39 +378,8 @@ class OperatingPoint:
 
 
 def flat_metrics(point: OperatingPoint) -> dict[str, float | None]:
-    acc, lat, mem, en, art, bias = point.accuracy, point.latency, point.memory, point.energy, point.artifact, point.bias
-    return {
-        "cev": bias.cev if bias else None,
-        "sde": bias.sde if bias else None,
-        "cie_fraction": bias.cie_fraction if bias else None,
-        "ece": bias.ece if bias else None,
-        "n_classes_hurt": float(bias.n_classes_hurt) if bias else None,
-        "bias_amp_delta": bias.bias_amp_a_to_t_delta if bias else None,
-        "calibrated_top1": bias.calibrated_top1 if bias else None,
-        "top1": acc.top1 if acc else None,
-        "top5": acc.top5 if acc else None,
-        "worst_class_recall": acc.worst_class_recall if acc else None,
-        "worst_class_drop": acc.worst_class_drop if acc else None,
-        "worst_group_accuracy": acc.worst_group_accuracy if acc else None,
-        "top1_delta": acc.top1_delta if acc else None,
-        "top1_drop": -acc.top1_delta if acc and acc.top1_delta is not None else None,
-        "max_class_drop": _max_class_drop(acc) if acc else None,
-        "p50_ms": lat.p50_ms if lat else None,
-        "p90_ms": lat.p90_ms if lat else None,
-        "p99_ms": lat.p99_ms if lat else None,
-        "mean_ms": lat.mean_ms if lat else None,
-        "throughput_sps": lat.throughput_sps if lat else None,
-        "peak_rss_mb": mem.peak_rss_mb if mem else None,
-        "artifact_mb": art.file_mb if art else None,
-        "sparsity": art.weight_sparsity if art else None,
-        "energy_per_inference_mj": en.energy_per_inference_mj if en else None,
-    }
-
-
-def _max_class_drop(acc: AccuracyStats) -> float | None:
-    """Largest per-class recall drop against the dense baseline (None without a baseline)."""
-    drops = [-d for d in acc.per_class_delta.values() if d is not None]
-    return max(drops) if drops else None
+    """Every metric of :mod:`harness.metric_catalog`, read from ``point`` (None: not measured)."""
+    return read_metrics(point)
 
 
 def point_from_dict(d: dict[str, Any]) -> OperatingPoint:

@@ -9,108 +9,46 @@ that meets its constraints:
   the ranked points (1 = best, a constant axis counts 1 for all), among points meeting every
   constraint; weights default to equal and are rescaled to sum to 1;
 - **accuracy-only** (the baseline a fairness-blind user would pick): best on the primary
-  objective among points meeting the constraints that are *not* on a fairness metric.
+  objective among points meeting the constraints that are *not* on a fairness metric (the
+  catalog's ``fairness`` rows, :mod:`harness.metric_catalog`).
 
 A constraint *binds* when it ruled out a point ranked above the pick. A constraint on a
 metric a point lacks makes that point ineligible ("no value for ..."), never a pass.
 Drops (``top1_drop``, ``worst_class_drop``, ``max_class_drop``) are fractions against the
-dense baseline. Pure functions; no I/O.
+dense baseline. The constraint grammar and the weights are the catalog's. Pure functions; no I/O.
 """
 
 from __future__ import annotations
 
-import math
-import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Literal
+from dataclasses import replace
+from typing import TYPE_CHECKING
 
 from harness.errors import ParseError
-from harness.pareto import Metrics, Objective, cost_vectors, knee_point, present, resolve_metric
+from harness.metric_catalog import (
+    CONSTRAINT_GRAMMAR,
+    Constraint,
+    Metrics,
+    Objective,
+    format_value,
+    normalise_weights,
+    parse_constraint,
+    parse_objective,
+    parse_weight,
+    present,
+)
+from harness.pareto import cost_vectors, knee_point
 from harness.records import OperatingPoint, PolicyChoice, Selection, flat_metrics
 
 if TYPE_CHECKING:
     from harness.config import SelectionSpec
 
+__all__ = [
+    "CONSTRAINT_GRAMMAR", "POLICIES", "Constraint", "check_policies", "constraints_from_spec", "dense_baseline",
+    "normalise_weights", "parse_constraint", "parse_weight", "rebase", "select_for_spec", "select_operating_point",
+]
+
 POLICIES = ("constraint-first", "weighted-utility", "accuracy-only")
-
-#: metrics about who the model fails; the accuracy-only policy ignores constraints on them
-FAIRNESS_METRICS = frozenset(
-    {"worst_class_recall", "worst_class_drop", "max_class_drop", "worst_group_accuracy", "cev", "sde",
-     "cie_fraction", "ece", "n_classes_hurt"}
-)
-_DROPS = frozenset({"top1_drop", "top1_delta", "worst_class_drop", "max_class_drop"})
-_FRACTIONS = _DROPS | {"top1", "worst_class_recall", "worst_group_accuracy", "cie_fraction", "ece", "sparsity"}
-_CONSTRAINT = re.compile(r"\s*([A-Za-z_]\w*)\s*(<=|>=)\s*(\S+)\s*")
-CONSTRAINT_GRAMMAR = "METRIC<=NUMBER or METRIC>=NUMBER (inclusive), e.g. 'p99_ms<=5', 'worst_group_accuracy>=0.8'"
-
-
-@dataclass(frozen=True)
-class Constraint:
-    metric: str
-    op: Literal["<=", ">="]
-    bound: float
-
-    def __str__(self) -> str:
-        return f"{self.metric} {self.op} {self.bound:g}"
-
-    @property
-    def key(self) -> str:
-        """Name in :attr:`Selection.constraints`: ``max_p99_ms``, ``min_worst_group_accuracy`` ..."""
-        prefix = "max_" if self.op == "<=" else "min_"
-        return self.metric if self.metric.startswith(prefix) else prefix + self.metric
-
-    def violation(self, metrics: Metrics) -> str | None:
-        """Why a point with ``metrics`` fails this constraint, or None when it meets it."""
-        value = metrics.get(self.metric)
-        if not present(value):
-            return f"no value for {self.metric}" + (" (no dense baseline to compare with)" if self.metric in _DROPS else "")
-        ok = value <= self.bound + 1e-12 if self.op == "<=" else value >= self.bound - 1e-12  # type: ignore[operator]
-        return None if ok else f"{self} fails at {_fmt(self.metric, value)}"
-
-
-def parse_constraint(text: str) -> Constraint:
-    """``"p99_ms<=5"`` -> Constraint; :class:`ParseError` naming the culprit otherwise."""
-    m = _CONSTRAINT.fullmatch(text)
-    if m is None:
-        raise ParseError(f"constraint {text!r}: expected {CONSTRAINT_GRAMMAR}")
-    metric = resolve_metric(m[1], f"metric in constraint {text!r}:")
-    try:
-        bound = float(m[3])
-    except ValueError:
-        bound = math.nan
-    if not math.isfinite(bound):
-        raise ParseError(f"constraint {text!r}: bound {m[3]!r} is not a finite number")
-    return Constraint(metric, m[2], bound)  # type: ignore[arg-type]
-
-
-def parse_weight(text: str) -> tuple[str, float]:
-    """``"top1=2"`` -> ("top1", 2.0) for ``--weight``."""
-    name, sep, value = text.partition("=")
-    try:
-        weight = float(value) if sep else math.nan
-    except ValueError:
-        weight = math.nan
-    if not math.isfinite(weight):
-        raise ParseError(f"weight {text!r}: expected METRIC=NUMBER, e.g. 'top1=2'")
-    return resolve_metric(name, f"metric in weight {text!r}:"), weight
-
-
-def normalise_weights(weights: Mapping[str, float], objectives: Sequence[Objective]) -> dict[str, float]:
-    """Weight per objective metric, summing to 1; equal weights when none are given."""
-    metrics = [o.metric for o in objectives]
-    if not weights:
-        return {m: 1 / len(metrics) for m in metrics}
-    resolved = {resolve_metric(k, "weight metric"): float(v) for k, v in weights.items()}
-    for name, w in resolved.items():
-        if name not in metrics:
-            raise ParseError(f"weight on {name!r}, which is not an objective ({', '.join(metrics)})")
-        if not math.isfinite(w) or w < 0:
-            raise ParseError(f"weight on {name!r} must be a finite number >= 0, got {w}")
-    total = sum(resolved.values())
-    if total <= 0:
-        raise ParseError("weights sum to 0: give at least one objective a positive weight")
-    return {m: resolved.get(m, 0.0) / total for m in metrics}
 
 
 def constraints_from_spec(spec: SelectionSpec) -> list[Constraint]:
@@ -154,22 +92,12 @@ def rebase(points: Sequence[OperatingPoint], baseline: OperatingPoint | None) ->
 # ------------------------------------------------------------------ policies
 
 
-def _fmt(metric: str, value: float | None) -> str:
-    if value is None:
-        return "n/a"
-    if metric.endswith("_ms"):
-        return f"{value:.3f} ms"
-    if metric in _DROPS:
-        return f"{100 * value:.1f} pp"
-    return f"{100 * value:.1f}%" if metric in _FRACTIONS else f"{value:.4g}"
-
-
 def _describe(p: OperatingPoint, m: Metrics, primary: str) -> str:
-    shown = [f"{primary} {_fmt(primary, m.get(primary))}"] if primary not in ("top1", "worst_class_recall") else []
+    shown = [f"{primary} {format_value(primary, m.get(primary))}"] if primary not in ("top1", "worst_class_recall") else []
     if present(m.get("top1")):
-        shown.append(f"top-1 {_fmt('top1', m['top1'])}")
+        shown.append(f"top-1 {format_value('top1', m['top1'])}")
     if p.accuracy is not None:
-        shown.append(f"worst-class recall {_fmt('top1', p.accuracy.worst_class_recall)} ({p.accuracy.worst_class})")
+        shown.append(f"worst-class recall {format_value('top1', p.accuracy.worst_class_recall)} ({p.accuracy.worst_class})")
     return f"{p.variant_name} on {p.runtime} (batch {p.batch_size}): {', '.join(shown)}"
 
 
@@ -252,12 +180,12 @@ def select_operating_point(
     utility = _utilities(full, [w[o.metric] for o in objectives])
     by_utility = sorted(full, key=lambda pid: (-utility[pid], pid))
     best = "lowest" if primary.direction == "min" else "highest"
-    fair_blind = [c for c in constraints if c.metric not in FAIRNESS_METRICS]
+    fair_blind = [c for c in constraints if not c.fairness]
     shown_w = ", ".join(f"{m} {v:.2f}" for m, v in w.items())
     args = (pool, metrics, primary.metric)
     unranked = f"no completed point at batch {batch_size} has a value for {primary.metric}"
     cf = _pick("constraint-first", f"{best} {primary.metric}", by_primary, constraints, *args, unranked=unranked)
-    ignored = [str(c) for c in constraints if c.metric in FAIRNESS_METRICS]
+    ignored = [str(c) for c in constraints if c.fairness]
     ao = _pick("accuracy-only", f"{best} {primary.metric}", by_primary, fair_blind, *args, unranked=unranked,
                ignored=f" (fairness constraints ignored: {', '.join(ignored)})" if ignored else "")
     head = f"highest weighted utility (weights {shown_w}; axes min-max normalised over {len(full)} ranked points)"
@@ -292,8 +220,6 @@ def select_operating_point(
 
 def select_for_spec(points: Sequence[OperatingPoint], spec: SelectionSpec) -> Selection:
     """The run's decision: ``spec``'s objectives, constraints and weights against the dense baseline."""
-    from harness.pareto import parse_objective
-
     return select_operating_point(
         points,
         dense_baseline(points, spec.batch_size),

@@ -24,6 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from harness.errors import ConfigError
 from harness.meters.rails import read_board_model
+from harness.validation import format_validation_error  # the one wording of spec errors
 
 
 
@@ -194,8 +195,6 @@ def _target_path(name_or_path: str | Path, targets_dir: Path) -> Path:
 
 def load_target(name_or_path: str | Path, targets_dir: Path = TARGETS_DIR) -> TargetSpec:
     """A validated profile, by name (``targets/NAME.toml``) or by path to a TOML file."""
-    from harness.config import _format_validation_error  # the one wording of spec errors
-
     path = _target_path(name_or_path, targets_dir)
     try:
         raw = tomllib.loads(path.read_text())
@@ -204,7 +203,7 @@ def load_target(name_or_path: str | Path, targets_dir: Path = TARGETS_DIR) -> Ta
     try:
         spec = TargetSpec.model_validate(raw)
     except ValidationError as exc:
-        raise ConfigError(_format_validation_error(exc, str(path))) from None
+        raise ConfigError(format_validation_error(exc, str(path))) from None
     if spec.name != path.stem:
         raise ConfigError(f"{path}: name: {spec.name!r} must match the file name {path.stem!r}")
     return spec

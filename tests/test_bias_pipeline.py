@@ -9,7 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from harness.cli import app
-from harness.config import load_experiment
+from harness.experiment import load_experiment
 from harness.errors import ConfigError
 from tests.conftest import tiny_experiment
 from tests.test_config import write

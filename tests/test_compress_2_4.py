@@ -5,10 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from harness.compress.semistructured import check_2_4, mask_2_4, semistructured_prune
+from harness.compress.semistructured import mask_2_4, semistructured_prune
 from harness.config import QuantSpec
 from harness.export.inspect import validate_2_4
 from harness.progress import ProgressReporter
+from harness.sparsity import check_2_4
 
 SILENT = ProgressReporter()
 

@@ -9,7 +9,8 @@ import pytest
 
 from harness.compress.prune import channel_prune, cubic_sparsity, kept_channels, magnitude_masks, magnitude_prune
 from harness.compress.variants import expand_variants
-from harness.config import ExperimentSpec, load_experiment
+from harness.config import ExperimentSpec
+from harness.experiment import load_experiment
 from harness.errors import ConfigError
 from harness.progress import ProgressReporter
 

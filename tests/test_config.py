@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from harness.config import ExperimentSpec, load_experiment
+from harness.config import ExperimentSpec
+from harness.experiment import load_experiment
 from harness.errors import ConfigError
 from tests.conftest import REPO
 
@@ -58,6 +59,27 @@ def test_unknown_dataset_name_suggests_the_closest(tmp_path):
 def test_unknown_runtime_is_rejected(tmp_path):
     with pytest.raises(ConfigError, match="unknown runtime 'tensorrtx'"):
         load_experiment(write(tmp_path, 'runtimes = ["tensorrtx"]\n'))
+
+
+@pytest.mark.parametrize("meter", ["auto", "null", "rapl", "nvml", "jetson", "tegrastats", "external"])
+def test_every_registered_energy_meter_and_auto_are_accepted(meter):
+    assert load_experiment(None, {"measure": {"energy_meter": meter}}).measure.energy_meter == meter
+
+
+def test_an_unknown_energy_meter_is_rejected_naming_the_choices():
+    with pytest.raises(ConfigError) as info:
+        load_experiment(None, {"measure": {"energy_meter": "rapll"}})
+    assert str(info.value) == (
+        "<embedded default.toml>: measure.energy_meter: unknown energy meter 'rapll'; did you mean 'rapl'? "
+        "choose 'auto' (the best meter this machine has) or one of: external, jetson, null, nvml, rapl, tegrastats"
+    )
+
+
+def test_the_energy_meters_accepted_are_the_registry_s():
+    from harness.meters import METERS
+
+    for name in METERS.names():
+        load_experiment(None, {"measure": {"energy_meter": name}})
 
 
 def test_split_fractions_must_sum_to_one(tmp_path):

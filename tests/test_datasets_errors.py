@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from harness.config import DatasetSpec, load_experiment
+from harness.config import DatasetSpec
+from harness.experiment import load_experiment
 from harness.data import DATASETS
 from harness.errors import ConfigError, InputError
 from tests.test_datasets_celeba import write_celeba

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from harness.config import load_experiment
+from harness.experiment import load_experiment
 from harness.pipeline import run_experiment
 from harness.store import open_store
 from tests.conftest import tiny_experiment

@@ -10,7 +10,8 @@ import pytest
 
 from harness.config import ModelSpec, TrainSpec
 from harness.errors import ConfigError, InputError, MissingDependency
-from harness.models.sources import load_baseline, read_state_dict, source_kind
+from harness.models.baseline import load_baseline
+from harness.models.sources import read_state_dict, source_kind
 from harness.progress import ProgressReporter
 from tests.conftest import TINY_CHANNELS
 

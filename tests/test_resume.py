@@ -127,7 +127,8 @@ def test_two_processes_writing_one_sqlite_store_lose_nothing(tmp_path):
 
 
 def test_a_plain_rerun_of_an_interrupted_experiment_says_how_to_resume(tmp_path):
-    from harness.config import load_experiment, spec_hash
+    from harness.config import spec_hash
+    from harness.experiment import load_experiment
 
     experiment = tmp_path / "tiny.toml"
     experiment.write_text(TINY.replace("min_duration_s = 0.2", 'min_duration_s = 0.05\nisolation = "inline"'))

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from harness.config import SelectionSpec, load_experiment
+from harness.config import SelectionSpec
+from harness.experiment import load_experiment
 from harness.errors import ConfigError
 from harness.pareto import parse_objective
 from harness.selection import (
@@ -185,3 +186,41 @@ def test_selection_typos_in_an_experiment_name_the_key(tmp_path, section, messag
     path.write_text(f"[selection]\n{section}\n")
     with pytest.raises(ConfigError, match=message):
         load_experiment(path)
+
+
+def _with_bias_amp(point, delta):
+    from dataclasses import replace
+
+    from harness.records import BiasStats
+
+    bias = BiasStats(1, None, None, [], None, 0.0, 0, True, None, None, {}, 0.0, None, 0.0, 0, None, {}, {}, 10,
+                     bias_amp_a_to_t_delta=delta)
+    return replace(point, bias=bias)
+
+
+def test_a_bias_amplification_constraint_does_not_restrict_the_accuracy_only_policy():
+    dense = _with_bias_amp(make_point("dense", p50=1.0, top1=0.95, name="dense"), 0.0)
+    fast = _with_bias_amp(make_point("fast", p50=0.2, top1=0.95), 0.20)  # compression amplified the bias
+    fair = _with_bias_amp(make_point("fair", p50=0.5, top1=0.95), 0.01)
+    amp = parse_constraint("bias_amp_delta<=0.05")
+    s = select([dense, fast, fair], dense, [*DROPS, amp])
+    policies = by_policy(s)
+    assert policies["constraint-first"].point_id == "fair"
+    assert policies["constraint-first"].binding_constraints == ["bias_amp_delta <= 0.05"]
+    assert policies["accuracy-only"].point_id == "fast" and policies["accuracy-only"].binding_constraints == []
+    ignored = "(fairness constraints ignored: worst_class_drop <= 0.03, bias_amp_delta <= 0.05)"
+    assert ignored in policies["accuracy-only"].reason
+    assert s.fairness_changed_choice and "bias_amp_delta <= 0.05 fails at 20.0 pp" in s.reason
+
+
+@pytest.mark.parametrize("row", __import__("harness.metric_catalog", fromlist=["METRICS"]).METRICS,
+                         ids=lambda row: row.name)
+def test_accuracy_only_ignores_exactly_the_catalog_s_fairness_constraints(row):
+    """A constraint no point meets (every point lacks the value or misses the bound) rules out everything,
+    unless it is on a fairness metric, which the accuracy-only policy ignores."""
+    dense = make_point("dense", p50=1.0, top1=0.95, name="dense")
+    fast = make_point("fast", p50=0.2, top1=0.95)
+    impossible = parse_constraint(f"{row.name}<=-1000000")
+    policies = by_policy(select([dense, fast], dense, [impossible]))
+    assert policies["constraint-first"].point_id is None
+    assert policies["accuracy-only"].point_id == ("fast" if row.fairness else None)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from harness.config import load_experiment
+from harness.experiment import load_experiment
 from harness.errors import ConfigError
 from harness.meters import METERS
 from harness.meters.rails import RAIL_MAP

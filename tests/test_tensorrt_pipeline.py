@@ -9,7 +9,7 @@ import json
 
 import pytest
 
-from harness.config import load_experiment
+from harness.experiment import load_experiment
 from harness.export.tensorrt import engine_source
 from harness.pipeline import run_experiment
 from harness.runtimes.tensorrt import CudaPythonBackend

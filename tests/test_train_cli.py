@@ -14,8 +14,8 @@ from tests.conftest import tiny_experiment
 def test_train_writes_a_checkpoint_and_sidecar_per_seed_that_run_can_load(tmp_path):
     import torch
 
-    from harness.config import load_experiment
-    from harness.models.sources import load_baseline
+    from harness.experiment import load_experiment
+    from harness.models.baseline import load_baseline
     from harness.progress import ProgressReporter
 
     exp = tmp_path / "exp.toml"

@@ -21,7 +21,7 @@ def submit_command(
 ) -> None:
     """Build every variant here, put the artifacts in the store and queue one run per target."""
     from harness.cli._output import RichProgress, plain, stdout
-    from harness.config import load_experiment
+    from harness.experiment import load_experiment
     from harness.fleet import submit
 
     spec = load_experiment(experiment)

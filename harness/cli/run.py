@@ -89,7 +89,7 @@ def run_command(
     Pareto front and write a model card.
     """
     from harness.cli._output import RichProgress, plain, points_table, stderr, stdout
-    from harness.config import load_experiment
+    from harness.experiment import load_experiment
     from harness.errors import EXIT_SOME_POINTS_FAILED
     from harness.pipeline import resumable_run, run_experiment
     from harness.report.summary import run_summary

@@ -41,7 +41,7 @@ def train_command(
     from rich.table import Table
 
     from harness.cli._output import RichProgress, plain, stderr, stdout
-    from harness.config import load_experiment
+    from harness.experiment import load_experiment
     from harness.models.trainer import train_models
 
     overrides: dict = {}

@@ -7,51 +7,19 @@ linear weight ``[out, in]`` over ``in``. Layers whose reduction size is not a mu
 
 The pruner keeps the 2 largest magnitudes of each group (ASP / ModelOpt's ``sparse_magnitude``
 rule), holds the mask through fine-tuning (optionally distilled) and bakes it in. The checker
-:func:`check_2_4` is pure numpy and works on any weight array, so it validates what an
-exported ONNX file really holds (see :func:`harness.export.inspect.validate_2_4`).
+:func:`~harness.sparsity.check_2_4` is pure numpy and works on any weight array, so it validates
+what an exported ONNX file really holds (see :func:`harness.export.inspect.validate_2_4`).
 """
 
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass
-
-import numpy as np
 
 from harness.compress.finetune import finetune
 from harness.compress.prune import PruneResult, _count, _example, _finetune_details, _prunable, _teacher
 from harness.data.base import Dataset
 from harness.progress import ProgressReporter
-
-GROUP = 4
-KEEP = 2
-
-
-@dataclass(frozen=True)
-class TwoFourCheck:
-    """The 2:4 status of one weight tensor along its reduction axis."""
-
-    eligible: bool  # reduction size is a multiple of 4
-    n_groups: int
-    n_violations: int  # groups with fewer than 2 zeros
-
-    @property
-    def compliant(self) -> bool:
-        return self.eligible and self.n_violations == 0
-
-
-def check_2_4(weight: np.ndarray, axis: int, zero_point: np.ndarray | float = 0) -> TwoFourCheck:
-    """Check every group of 4 consecutive elements along ``axis`` for at least 2 zeros.
-
-    ``zero_point``: the value that means zero (a quantized weight's zero point, broadcastable
-    to ``weight``). A tensor whose ``axis`` is not a multiple of 4 is ``eligible=False``.
-    """
-    zero = np.asarray(weight) == zero_point
-    size = zero.shape[axis] if zero.ndim else 0
-    if size == 0 or size % GROUP:
-        return TwoFourCheck(False, 0, 0)
-    groups = np.moveaxis(zero, axis, -1).reshape(-1, GROUP)
-    return TwoFourCheck(True, int(groups.shape[0]), int(np.count_nonzero(groups.sum(axis=1) < GROUP - KEEP)))
+from harness.sparsity import GROUP, KEEP
 
 
 def mask_2_4(weight):

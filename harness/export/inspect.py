@@ -9,14 +9,15 @@ zero point. The same reader serves the pipeline's :class:`ArtifactInfo`, the 2:4
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from harness.hashing import file_sha256  # noqa: F401 - the digest ArtifactInfo records
 from harness.records import ArtifactInfo
+from harness.sparsity import check_2_4
 
 # op type -> (weight input index, weight zero-point input index or None, bias input index or None)
 _WEIGHT_OPS: dict[str, tuple[int, int | None, int | None]] = {
@@ -53,15 +54,6 @@ class LayerWeight:
     @property
     def zeros(self) -> int:
         return int(np.count_nonzero(self.weight == self.zero_point))
-
-
-def file_sha256(path: Path) -> str:
-    """sha256 of a file, read in 1 MiB chunks: the digest ArtifactInfo records and the worker checks."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def _mb(path: Path) -> float:
@@ -175,10 +167,8 @@ def inspect_onnx(path: Path, fmt: str = "onnx") -> ArtifactInfo:
 
 
 def validate_2_4(path: Path):
-    """Per weight layer of an ONNX file: its :class:`~harness.compress.semistructured.TwoFourCheck`."""
+    """Per weight layer of an ONNX file: its :class:`~harness.sparsity.TwoFourCheck`."""
     import onnx
-
-    from harness.compress.semistructured import check_2_4
 
     return {w.name: check_2_4(w.weight, w.reduction_axis, w.zero_point) for w in onnx_weights(onnx.load(str(path)))}
 

@@ -86,7 +86,7 @@ def _macs(layer: LayerWeight, input_shape, output_shape) -> int | None:
 def inspect_model(path: Path) -> ModelInspection:
     import onnx
 
-    from harness.compress.semistructured import check_2_4
+    from harness.sparsity import check_2_4
 
     path = Path(path)
     if not path.is_file():

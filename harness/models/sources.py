@@ -1,4 +1,4 @@
-"""Where the baseline comes from, named by ``[model] name``.
+"""Where the baseline comes from, named by ``[model] name`` (classified by :mod:`harness.model_names`).
 
 * a zoo name (``small-cnn``, ``resnet20``, ``resnet56``, ``resnet18``, ``mobilenet-v2``);
 * ``torchvision:NAME`` / ``timm:NAME`` when those packages are installed (built with the
@@ -12,6 +12,7 @@
 Every module-building source is then checked against the dataset with one forward pass (its
 output must be one logit per class). ``checkpoint`` loads a state_dict with
 ``torch.load(weights_only=True)``: a pickle that would run code is refused, never executed.
+The dense model a run starts from is put together in :mod:`harness.models.baseline`.
 """
 
 from __future__ import annotations
@@ -20,22 +21,16 @@ import importlib
 import inspect
 import re
 import shutil
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from harness.errors import ConfigError, InputError, MissingDependency, first_line
+from harness.model_names import FILE_SOURCES, PACKAGE_SOURCES, is_fixed_artifact, source_kind  # noqa: F401 - re-exported
 from harness.registry import Registry
 
 if TYPE_CHECKING:
-    from harness.config import ModelSpec, TrainSpec
+    from harness.config import ModelSpec
     from harness.data.base import Dataset
-    from harness.progress import ProgressReporter
-
-#: file suffix -> source kind; these sources are fixed artifacts (no training, no pruning)
-FILE_SOURCES = {".onnx": "onnx", ".pt2": "exported-program"}
-#: ``prefix:NAME`` sources backed by an optional package
-PACKAGE_SOURCES = ("torchvision", "timm")
 
 #: source kind -> ``builder(spec, dataset) -> nn.Module`` (the ONNX source has no module)
 SOURCES: Registry = Registry("model source")
@@ -50,21 +45,6 @@ FIXED_ARTIFACT_NOTE = (
     "the model is {what} ({name}): only quantization and runtime variants apply; "
     "pruning / fine-tuning variants skipped: {skipped}"
 )
-
-
-def source_kind(name: str) -> str:
-    """``zoo`` | ``torchvision`` | ``timm`` | ``module`` | ``exported-program`` | ``onnx``."""
-    suffix = Path(name).suffix.lower()
-    if suffix in FILE_SOURCES:
-        return FILE_SOURCES[suffix]
-    prefix, sep, _ = name.partition(":")
-    if not sep:
-        return "zoo"
-    return prefix if prefix in PACKAGE_SOURCES else "module"
-
-
-def is_fixed_artifact(name: str) -> bool:
-    return source_kind(name) in FILE_SOURCES.values()
 
 
 def _existing(path: str, what: str) -> Path:
@@ -351,59 +331,3 @@ def load_checkpoint(model, path: Path, label: str):
         raise InputError(f"checkpoint {path} does not fit model {label}: {'; '.join(parts)}")
     model.load_state_dict(state)
     return model.eval()
-
-
-# ---------------------------------------------------------------------------- the baseline
-
-
-@dataclass(frozen=True)
-class Baseline:
-    """The dense model every variant starts from."""
-
-    kind: str  # a SOURCES kind or "onnx"
-    model: Any | None  # nn.Module (the exported program's module for .pt2); None for ONNX
-    file: Path | None  # the .pt2 or .onnx file deployed as it is
-    key: str  # cache key of the weights (content-derived)
-    origin: str  # trained | loaded from cache | checkpoint | exported program | onnx file
-
-    @property
-    def fixed(self) -> bool:
-        """A file deployed as it is: no pruning or fine-tuning applies."""
-        return self.file is not None
-
-
-def load_baseline(
-    model_spec: ModelSpec,
-    train_spec: TrainSpec,
-    dataset: Dataset,
-    dataset_key: str,
-    seed: int,
-    cache_dir: Path,
-    progress: ProgressReporter,
-) -> Baseline:
-    """Train, load from cache, load a checkpoint into, or read the model ``model_spec`` names."""
-    import torch
-
-    from harness.config import spec_hash
-    from harness.export.inspect import file_sha256
-    from harness.models.train import build_model, train_baseline
-
-    kind = source_kind(model_spec.name)
-    if kind == "onnx":
-        path = _existing(model_spec.name, "ONNX model")
-        check_onnx_fits(path, dataset)
-        external = [file_sha256(f) for f in onnx_external_files(path)]  # the weights are part of the model
-        key = spec_hash(model_spec, file_sha256(path), *([external] if external else []), dataset_key)
-        return Baseline(kind, None, path, key, "onnx file")
-    if kind == "exported-program":
-        path = _existing(model_spec.name, "exported program")
-        model = build_model(model_spec, dataset)
-        key = spec_hash(model_spec, file_sha256(path), dataset_key, torch.__version__)
-        return Baseline(kind, model, path, key, "exported program")
-    if model_spec.checkpoint is not None:
-        path = _existing(model_spec.checkpoint, "checkpoint")
-        model = load_checkpoint(build_model(model_spec, dataset), path, model_spec.name)
-        key = spec_hash(model_spec, file_sha256(path), dataset_key, torch.__version__)
-        return Baseline(kind, model, None, key, f"checkpoint {path.name}")
-    model, key, cached = train_baseline(model_spec, train_spec, dataset, dataset_key, seed, cache_dir, progress)
-    return Baseline(kind, model, None, key, "loaded from cache" if cached else "trained")

@@ -20,6 +20,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+from harness.metric_catalog import metric_of_key
 from harness.records import OperatingPoint, RunReport, to_dict
 from harness.report import _format as f
 from harness.report.card_analysis import bias_section, deployment_section, energy_text, quantitative_sections
@@ -63,6 +64,12 @@ _METRICS = [
      "the cost on battery-powered targets; only reported when a meter measured it"),
     ("peak RSS, artifact size", "memory of the measuring process and the file on disk", "whether the model fits"),
 ]
+
+
+def _in_points(constraint_key: str) -> bool:
+    """True when the constrained metric is a difference of fractions (a drop), shown in percentage points too."""
+    row = metric_of_key(constraint_key)
+    return row is not None and row.unit == "fraction difference"
 
 
 def _summary(report: RunReport, chosen: OperatingPoint | None, acc_only: OperatingPoint | None) -> Section:
@@ -157,7 +164,7 @@ def _factors(report: RunReport, chosen: OperatingPoint | None) -> Section:
 def _metrics(report: RunReport) -> Section:
     sel = report.selection
     constraints: list[list[Text]] = [
-        [Code(name), f"{value:g}" + (f" ({100 * value:.1f} pp)" if name.endswith("_drop") else "")]
+        [Code(name), f"{value:g}" + (f" ({100 * value:.1f} pp)" if _in_points(name) else "")]
         for name, value in sel.constraints.items()]
     return Section("Metrics and why they were chosen", [
         Table(["metric", "what it measures", "why"], [[Code(m), what, why] for m, what, why in _METRICS]),

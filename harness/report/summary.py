@@ -1,56 +1,59 @@
 """The machine-readable view of a run printed by ``harness run --json``.
 
 Field names are a contract with scripts and dashboards: add fields freely, never
-rename or remove one.
+rename or remove one. Every metric of :mod:`harness.metric_catalog` is a field under its
+catalog name, read by the catalog (the same values objectives and constraints see).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from harness.metric_catalog import read_metrics
 from harness.records import OperatingPoint, RunReport, to_dict
 
 
 def point_summary(p: OperatingPoint) -> dict[str, Any]:
-    acc, lat, mem, en, art, bias = p.accuracy, p.latency, p.memory, p.energy, p.artifact, p.bias
-    return {
+    acc, lat, art, en, bias = p.accuracy, p.latency, p.artifact, p.energy, p.bias
+    m = read_metrics(p)
+    summary = {
         "point_id": p.point_id,
         "variant_id": p.variant_id,
         "variant_name": p.variant_name,
         "runtime": p.runtime,
         "prune_method": p.prune_method,
         "prune_amount": p.prune_amount,
-        "sparsity": art.weight_sparsity if art else None,  # measured from the artifact
+        "sparsity": m["sparsity"],  # measured from the artifact
         "precision": p.precision,
         "recipe": p.recipe,  # how the variant was made, in words
         "batch_size": p.batch_size,
-        "top1": acc.top1 if acc else None,
-        "worst_class_recall": acc.worst_class_recall if acc else None,
+        "top1": m["top1"],
+        "worst_class_recall": m["worst_class_recall"],
         "worst_class": acc.worst_class if acc else None,
         "per_class_recall": acc.per_class_recall if acc else None,
         "per_class_delta": acc.per_class_delta if acc else None,
         "per_group_accuracy": acc.per_group_accuracy if acc else None,
-        "worst_group_accuracy": acc.worst_group_accuracy if acc else None,
+        "worst_group_accuracy": m["worst_group_accuracy"],
         "worst_group": acc.worst_group if acc else None,
-        "p50_ms": lat.p50_ms if lat else None,
-        "p90_ms": lat.p90_ms if lat else None,
-        "p99_ms": lat.p99_ms if lat else None,
-        "mean_ms": lat.mean_ms if lat else None,
+        "p50_ms": m["p50_ms"],
+        "p90_ms": m["p90_ms"],
+        "p99_ms": m["p99_ms"],
+        "mean_ms": m["mean_ms"],
         "n_samples": lat.n_samples if lat else None,
-        "throughput_sps": lat.throughput_sps if lat else None,
-        "peak_rss_mb": mem.peak_rss_mb if mem else None,
-        "artifact_mb": art.file_mb if art else None,
+        "throughput_sps": m["throughput_sps"],
+        "peak_rss_mb": m["peak_rss_mb"],
+        "artifact_mb": m["artifact_mb"],
         "n_quantized_nodes": art.n_quantized_nodes if art else None,
-        "energy_per_inference_mj": en.energy_per_inference_mj if en else None,
+        "energy_per_inference_mj": m["energy_per_inference_mj"],
         "energy_unavailable_reason": (en.unavailable_reason if en else "not measured: the operating point failed")
         if not en or en.energy_per_inference_mj is None
         else None,
         "population_size": bias.population_size if bias else None,
-        "cev": bias.cev if bias else None,
-        "sde": bias.sde if bias else None,
-        "cie_fraction": bias.cie_fraction if bias else None,
-        "ece": bias.ece if bias else None,
-        "n_classes_hurt": bias.n_classes_hurt if bias else None,
+        "cev": m["cev"],
+        "sde": m["sde"],
+        "cie_fraction": m["cie_fraction"],
+        "ece": m["ece"],
+        "n_classes_hurt": m["n_classes_hurt"],
         "susceptibility_auroc": bias.susceptibility_auroc if bias else None,
         "per_class_delta_significant": bias.per_class_delta_significant if bias else None,
         "cev_variant": bias.cev_variant if bias else None,
@@ -63,7 +66,7 @@ def point_summary(p: OperatingPoint) -> dict[str, Any]:
         "bias_amp_a_to_t": bias.bias_amp_a_to_t if bias else None,
         "bias_amp_a_to_t_delta": bias.bias_amp_a_to_t_delta if bias else None,
         "bias_amp_unavailable_reason": bias.bias_amp_unavailable_reason if bias else None,
-        "calibrated_top1": bias.calibrated_top1 if bias else None,
+        "calibrated_top1": m["calibrated_top1"],
         "calibrated_worst_group_accuracy": bias.calibrated_worst_group_accuracy if bias else None,
         "calibrated_bias_amp_a_to_t_delta": bias.calibrated_bias_amp_a_to_t_delta if bias else None,
         "threshold_calibration_unavailable_reason": bias.threshold_calibration_unavailable_reason if bias else None,
@@ -71,6 +74,9 @@ def point_summary(p: OperatingPoint) -> dict[str, Any]:
         "status": p.status,
         "error": p.error,
     }
+    # the catalog's metrics without a field above (drops vs the dense baseline, top-5, bias amplification)
+    summary.update({name: value for name, value in m.items() if name not in summary})
+    return summary
 
 
 def _support(acc, key: str) -> int | None:

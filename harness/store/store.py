@@ -16,7 +16,7 @@ import numpy as np
 
 from harness.errors import StoreError
 from harness.records import OperatingPoint, point_from_dict, to_dict
-from harness.store import schema as s
+import harness.store.schema as s
 
 
 def _json(value: Any) -> str:
