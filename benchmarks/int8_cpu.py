@@ -48,9 +48,9 @@ TARGETS = {
 
 
 def _dataset(name: str):
-    from harness.experiment import load_experiment
     from harness.data import DATASETS
     from harness.data.base import Dataset, Split
+    from harness.experiment import load_experiment
 
     if name != "resnet18-imagenet":
         spec = load_experiment(None)  # the embedded default's digits: 32x32, long-tailed

@@ -30,8 +30,8 @@ THREADS = 2
 def _artifact(out: Path) -> tuple[Path, np.ndarray]:
     import torch
 
-    from harness.experiment import load_experiment
     from harness.data import DATASETS
+    from harness.experiment import load_experiment
     from harness.export.onnx import export_onnx, export_program
     from harness.models.train import build_model
 

@@ -27,7 +27,6 @@ from harness.meters.rails import read_board_model
 from harness.validation import format_validation_error  # the one wording of spec errors
 
 
-
 def _targets_dir() -> Path:
     """targets/ of the checkout (clone, editable install), else the copy a wheel ships as harness._targets."""
     checkout = Path(__file__).resolve().parents[1] / "targets"

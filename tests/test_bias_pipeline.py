@@ -9,8 +9,8 @@ import pytest
 from typer.testing import CliRunner
 
 from harness.cli import app
-from harness.experiment import load_experiment
 from harness.errors import ConfigError
+from harness.experiment import load_experiment
 from tests.conftest import tiny_experiment
 from tests.test_config import write
 

@@ -10,8 +10,8 @@ import pytest
 from harness.compress.prune import channel_prune, cubic_sparsity, kept_channels, magnitude_masks, magnitude_prune
 from harness.compress.variants import expand_variants
 from harness.config import ExperimentSpec
-from harness.experiment import load_experiment
 from harness.errors import ConfigError
+from harness.experiment import load_experiment
 from harness.progress import ProgressReporter
 
 SILENT = ProgressReporter()

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from harness.config import ExperimentSpec
-from harness.experiment import load_experiment
 from harness.errors import ConfigError
+from harness.experiment import load_experiment
 from tests.conftest import REPO
 
 

@@ -9,9 +9,9 @@ import pytest
 from PIL import Image
 
 from harness.config import DatasetSpec
-from harness.experiment import load_experiment
 from harness.data import DATASETS
 from harness.errors import ConfigError, InputError
+from harness.experiment import load_experiment
 from tests.test_datasets_celeba import write_celeba
 from tests.test_datasets_cifar import write_cifar10
 from tests.test_datasets_folders import write_imagefolder, write_manifest, write_png

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from harness.config import SelectionSpec
-from harness.experiment import load_experiment
 from harness.errors import ConfigError
+from harness.experiment import load_experiment
 from harness.pareto import parse_objective
 from harness.selection import (
     Constraint,

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from harness.experiment import load_experiment
 from harness.errors import ConfigError
+from harness.experiment import load_experiment
 from harness.meters import METERS
 from harness.meters.rails import RAIL_MAP
 from harness.runtimes import RUNTIMES

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -14,7 +14,7 @@ ResultsOpt = Annotated[Path, typer.Option("--results-dir", help="Local cache and
 
 
 def submit_command(
-    experiment: Annotated[Optional[Path], typer.Argument(help="Experiment TOML (omitted: the embedded default).")] = None,
+    experiment: Annotated[Path | None, typer.Argument(help="Experiment TOML (omitted: the embedded default).")] = None,
     target: Annotated[list[str], typer.Option("--target", "-t", help="Target to queue jobs for (repeatable).")] = [],  # noqa: B006
     store: StoreArg = "results/harness.db",
     results_dir: ResultsOpt = Path("results"),
@@ -36,7 +36,7 @@ def worker_command(
     store: StoreArg = "results/harness.db",
     results_dir: ResultsOpt = Path("results"),
     wait: Annotated[bool, typer.Option("--wait", help="Keep polling for new jobs instead of exiting when the queue is empty.")] = False,
-    max_jobs: Annotated[Optional[int], typer.Option("--max-jobs", help="Stop after this many jobs.")] = None,
+    max_jobs: Annotated[int | None, typer.Option("--max-jobs", help="Stop after this many jobs.")] = None,
     lease_s: Annotated[float, typer.Option("--lease-s", help="A job whose worker is silent this long returns to the queue.")] = 900.0,
 ) -> None:
     """Claim this target's jobs, measure each locally, write the results; finalize runs that complete."""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -12,22 +12,29 @@ from harness.cli.results import StoreOpt, _open, _table
 
 def pareto_command(
     runs: Annotated[
-        Optional[list[str]], typer.Argument(help="Run ids (several: one front across them, e.g. across targets). Default: the latest run.")
+        list[str] | None,
+        typer.Argument(help="Run ids (several: one front across them, e.g. across targets). Default: the latest run."),
     ] = None,
     objective: Annotated[
-        list[str], typer.Option("--objective", "-o", help="metric[:min|max], repeatable; the first is the primary (default: the run's own).")
+        list[str],
+        typer.Option("--objective", "-o",
+                     help="metric[:min|max], repeatable; the first is the primary (default: the run's own)."),
     ] = [],  # noqa: B006
     constraint: Annotated[
         list[str], typer.Option("--constraint", "-c", help="METRIC<=N or METRIC>=N, repeatable, e.g. p99_ms<=5, "
                                 "max_class_drop<=0.03 (default: the run's own; 'none' for no constraint).")
     ] = [],  # noqa: B006
     policy: Annotated[
-        list[str], typer.Option("--policy", "-p", help="constraint-first | weighted-utility | accuracy-only, repeatable (default: all).")
+        list[str],
+        typer.Option("--policy", "-p", help="constraint-first | weighted-utility | accuracy-only, repeatable (default: all)."),
     ] = [],  # noqa: B006
     weight: Annotated[
-        list[str], typer.Option("--weight", "-w", help="METRIC=W for the weighted-utility policy, repeatable (default: the run's own, else equal).")
+        list[str],
+        typer.Option("--weight", "-w",
+                     help="METRIC=W for the weighted-utility policy, repeatable (default: the run's own, else equal)."),
     ] = [],  # noqa: B006
-    batch_size: Annotated[Optional[int], typer.Option("--batch-size", "-b", help="Points at this batch size (default: the run's selection batch).")] = None,
+    batch_size: Annotated[int | None, typer.Option(
+        "--batch-size", "-b", help="Points at this batch size (default: the run's selection batch).")] = None,
     store: StoreOpt = None,
     json_output: Annotated[bool, typer.Option("--json", help="Print JSON on stdout.")] = False,
 ) -> None:
@@ -75,8 +82,8 @@ def pareto_command(
 
 
 def card_command(
-    run: Annotated[Optional[str], typer.Argument(help="Run id (default: the latest finished run in the store).")] = None,
-    point: Annotated[Optional[str], typer.Option("--point", help="Describe this point instead of the chosen one.")] = None,
+    run: Annotated[str | None, typer.Argument(help="Run id (default: the latest finished run in the store).")] = None,
+    point: Annotated[str | None, typer.Option("--point", help="Describe this point instead of the chosen one.")] = None,
     fmt: Annotated[str, typer.Option("--format", "-f", help="md | html | json")] = "md",
     store: StoreOpt = None,
 ) -> None:

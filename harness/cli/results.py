@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -14,7 +14,7 @@ results_app = typer.Typer(
 )
 
 StoreOpt = Annotated[
-    Optional[str],
+    str | None,
     typer.Option("--store", help="Results database: a file path (SQLite) or a SQLAlchemy URL. Default: results/harness.db."),
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON on stdout instead of a table.")]

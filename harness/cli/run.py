@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -30,7 +30,7 @@ def model_overrides(model: str | None, checkpoint: Path | None) -> dict:
 
 def run_command(
     experiment: Annotated[
-        Optional[str],
+        str | None,
         typer.Argument(
             metavar="[EXPERIMENT | RUN]",
             help="Experiment TOML file (omitted: the embedded default). With --resume: the run id to finish.",
@@ -41,7 +41,7 @@ def run_command(
         bool, typer.Option("--json", help="Print one JSON document for the run on stdout (progress stays on stderr).")
     ] = False,
     store: Annotated[
-        Optional[str],
+        str | None,
         typer.Option(help="Results database: a file path (SQLite) or a SQLAlchemy URL. Default: RESULTS_DIR/harness.db."),
     ] = None,
     results_dir: Annotated[
@@ -51,19 +51,20 @@ def run_command(
         bool, typer.Option("--quick", help="Quick latency profile (shorter warm-up and sampling) instead of the file's.")
     ] = False,
     runtime: Annotated[
-        Optional[list[str]],
+        list[str] | None,
         typer.Option("--runtime", "-r", help="Runtime to measure on (repeatable); overrides `runtimes` in the file."),
     ] = None,
-    seed: Annotated[Optional[int], typer.Option(help="Override the experiment seed.")] = None,
+    seed: Annotated[int | None, typer.Option(help="Override the experiment seed.")] = None,
     target: Annotated[
-        Optional[str],
-        typer.Option("--target", "-t", help="Device profile (`harness targets list`); a runtime or precision it lacks is refused before any work."),
+        str | None,
+        typer.Option("--target", "-t", help="Device profile (`harness targets list`); a runtime or precision "
+                     "it lacks is refused before any work."),
     ] = None,
     inline: Annotated[
         bool, typer.Option("--inline", help="Measure in this process instead of a fresh one per operating point.")
     ] = False,
     model: Annotated[
-        Optional[str],
+        str | None,
         typer.Option(
             "--model", "-m",
             help="The model instead of the experiment's: a zoo name, torchvision:NAME, timm:NAME, "
@@ -71,7 +72,7 @@ def run_command(
         ),
     ] = None,
     checkpoint: Annotated[
-        Optional[Path],
+        Path | None,
         typer.Option(help="A state_dict loaded (weights only, no code run) into the model instead of training it."),
     ] = None,
     resume: Annotated[
@@ -89,8 +90,8 @@ def run_command(
     Pareto front and write a model card.
     """
     from harness.cli._output import RichProgress, plain, points_table, stderr, stdout
-    from harness.experiment import load_experiment
     from harness.errors import EXIT_SOME_POINTS_FAILED
+    from harness.experiment import load_experiment
     from harness.pipeline import resumable_run, run_experiment
     from harness.report.summary import run_summary
 
@@ -108,7 +109,9 @@ def run_command(
         overrides["model"] = model_overrides(model, checkpoint)
     if resume:
         if overrides:
-            raise typer.BadParameter("a resumed run keeps its own experiment: drop --quick/--inline/--runtime/--seed/--target/--model/--checkpoint", param_hint="--resume")
+            raise typer.BadParameter("a resumed run keeps its own experiment: drop "
+                                     "--quick/--inline/--runtime/--seed/--target/--model/--checkpoint",
+                                     param_hint="--resume")
         run_id, spec = resumable_run(store, experiment)
     else:
         run_id, spec = None, load_experiment(Path(experiment) if experiment else None, overrides)

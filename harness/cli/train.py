@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -19,15 +19,17 @@ EXAMPLES = (
 
 def train_command(
     experiment: Annotated[
-        Optional[Path],
+        Path | None,
         typer.Argument(help="Experiment TOML whose dataset / model / train / seed keys are used (omitted: the embedded default).",
                        show_default=False),
     ] = None,
-    model: Annotated[Optional[str], typer.Option("--model", "-m", help="Zoo name, torchvision:NAME, timm:NAME or package.module:factory.")] = None,
-    dataset: Annotated[Optional[str], typer.Option(help="Dataset name (digits, cifar10, cifar100, imagefolder, manifest, celeba, npz).")] = None,
-    data_path: Annotated[Optional[str], typer.Option("--data-path", help="The dataset's directory or file (dataset.path).")] = None,
-    epochs: Annotated[Optional[int], typer.Option(help="Training epochs (train.epochs).")] = None,
-    seed: Annotated[Optional[int], typer.Option(help="First seed (the experiment's seed).")] = None,
+    model: Annotated[str | None, typer.Option(
+        "--model", "-m", help="Zoo name, torchvision:NAME, timm:NAME or package.module:factory.")] = None,
+    dataset: Annotated[str | None, typer.Option(
+        help="Dataset name (digits, cifar10, cifar100, imagefolder, manifest, celeba, npz).")] = None,
+    data_path: Annotated[str | None, typer.Option("--data-path", help="The dataset's directory or file (dataset.path).")] = None,
+    epochs: Annotated[int | None, typer.Option(help="Training epochs (train.epochs).")] = None,
+    seed: Annotated[int | None, typer.Option(help="First seed (the experiment's seed).")] = None,
     seeds: Annotated[int, typer.Option("--seeds", "-k", min=1, help="Train a population of K seeds: seed .. seed+K-1.")] = 1,
     out: Annotated[Path, typer.Option("--out", "-o", help="Where checkpoints and their JSON sidecars go.")] = Path("results/models"),
     results_dir: Annotated[Path, typer.Option("--results-dir", help="Its cache/models is shared with `harness run`.")] = Path("results"),

@@ -9,7 +9,7 @@ from typing import Any
 
 from harness.analysis import attach_bias, write_audit
 from harness.compress.variants import Variant
-from harness.pareto import parse_objective, pareto_front
+from harness.pareto import pareto_front, parse_objective
 from harness.records import DatasetInfo, OperatingPoint, RunReport, to_dict
 from harness.selection import rebase, select_for_spec
 from harness.stages.context import RunContext, RunState, now

@@ -14,9 +14,9 @@ from typing import Any
 
 import numpy as np
 
+import harness.store.schema as s
 from harness.errors import StoreError
 from harness.records import OperatingPoint, point_from_dict, to_dict
-import harness.store.schema as s
 
 
 def _json(value: Any) -> str:

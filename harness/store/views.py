@@ -211,10 +211,15 @@ def front_table(
     """
     from dataclasses import replace
 
-    from harness.pareto import compare_techniques, fronts_by, parse_objective, pareto_front, technique_of
+    from harness.pareto import compare_techniques, fronts_by, pareto_front, parse_objective, technique_of
     from harness.records import to_dict
     from harness.selection import (
-        check_policies, constraints_from_spec, dense_baseline, parse_constraint, rebase, select_operating_point,
+        check_policies,
+        constraints_from_spec,
+        dense_baseline,
+        parse_constraint,
+        rebase,
+        select_operating_point,
     )
 
     parsed = [parse_objective(o) for o in objectives]
