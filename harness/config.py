@@ -310,7 +310,8 @@ class MeasureSpec(Spec):
                 "set measure.multi_stream_frames and measure.offline_batch to different values"
             )
         given = data.get("batch_sizes")
-        if given is not None and sorted(set(given)) != sorted(batches):  # equal when a dumped spec is re-read
+        known = [b for b in batches if isinstance(b, int)]  # an unknown scenario name is the Literal's error
+        if given is not None and sorted(set(given)) != sorted(known):  # equal when a dumped spec is re-read
             raise ValueError("give measure.scenarios or measure.batch_sizes, not both (scenarios set the batch sizes)")
         return {**data, "scenarios": names, "batch_sizes": batches}
 

@@ -45,7 +45,7 @@ def run_stages(ctx: RunContext, state: RunState, executor: Executor) -> RunRepor
         baseline = load_baseline(spec.model, spec.train, dataset, spec_hash(spec.dataset, spec.seed), spec.seed,
                                  ctx.paths.cache_dir / "models", ctx.progress)
         ctx.progress.log(f"baseline {spec.model.name}: {baseline.origin}")
-        if baseline.kind == "onnx" and "onnxruntime" in spec.runtimes:  # an operator it lacks names the file
+        if baseline.file is not None and baseline.kind == "onnx" and "onnxruntime" in spec.runtimes:  # an operator it lacks names the file
             build.check_onnx_operators(baseline.file)
         variants = build.applicable(ctx, state, expand_variants(spec, baseline.key), baseline)
         reduce_range = not cpu_has_vnni(ctx.environment.cpu_flags)
@@ -76,11 +76,12 @@ def resumable_run(store: str, run_id: str | None) -> tuple[str, ExperimentSpec]:
                 raise ConfigError(f"nothing to resume: every run in {store} finished")
             row = rows[-1]
         else:
-            row = st.run_row(run_id)
-            if row is None:
+            found = st.run_row(run_id)
+            if found is None:
                 raise ConfigError(f"no run {run_id!r} in {store}")
-            if row["status"] == "ok":
+            if found["status"] == "ok":
                 raise ConfigError(f"run {run_id} finished with every operating point ok; nothing to resume")
+            row = found
     finally:
         st.close()
     return row["run_id"], ExperimentSpec.model_validate_json(row["experiment_json"])

@@ -18,7 +18,7 @@ from harness.metric_catalog import read_metrics
 SCHEMA_VERSION = 2
 
 
-def to_dict(record: Any) -> dict[str, Any]:
+def to_dict(record: Any) -> Any:
     """Recursively convert a record (or list / dict of records) to plain JSON types."""
     if dataclasses.is_dataclass(record) and not isinstance(record, type):
         return {f.name: to_dict(getattr(record, f.name)) for f in dataclasses.fields(record)}

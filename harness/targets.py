@@ -18,7 +18,7 @@ import tomllib
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Annotated, Literal, get_args
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -306,6 +306,7 @@ def _read_text(path: Path) -> str:
 
 def _cpu_facts(proc_root: Path, machine: str) -> tuple[str | None, list[str], float | None]:
     fields: dict[str, str] = {}
+    arch: str | None
     for line in _read_text(proc_root / "cpuinfo").splitlines():
         key, sep, value = line.partition(":")
         if sep:
@@ -344,7 +345,7 @@ def detect_target(
     model = read_board_model(Path(device_tree_root) / "model")
     compatible = _read_text(Path(device_tree_root) / "compatible").split("\x00")
     arch, flags, mem_gb = _cpu_facts(Path(proc_root), machine or platform.machine())
-    facts = dict(board_model=model, cpu_arch=arch, cpu_flags=flags, memory_gb=mem_gb)
+    facts: dict[str, Any] = dict(board_model=model, cpu_arch=arch, cpu_flags=flags, memory_gb=mem_gb)
     jetsons = {n: p for n, p in profiles.items() if p.kind == "jetson"}
     name = _longest({n: p.board_models for n, p in jetsons.items()}, [model or ""])
     how = f"board model {model!r}"
@@ -359,16 +360,15 @@ def detect_target(
     gpus = parse_nvidia_smi(nvidia_smi())
     if gpus:
         gpu = gpus[0]
-        candidates = sorted((p for p in profiles.values() if p.kind == "gpu"),
-                            key=lambda p: _cc(p.gpu.compute_capability))
+        candidates = sorted((p for p in profiles.values() if p.kind == "gpu"), key=lambda p: _cc(_profile_cc(p)))
         if not candidates:
             return Detection(None, f"GPU {gpu['name']} but no gpu profile in {targets_dir}", gpus=gpus, **facts)
         cc = gpu["compute_capability"]
-        fitting = [p for p in candidates if cc and _cc(p.gpu.compute_capability) <= _cc(cc)]
+        fitting = [p for p in candidates if cc and _cc(_profile_cc(p)) <= _cc(cc)]
         chosen = fitting[-1] if fitting else candidates[0]
         warnings = [] if fitting else [
             f"{gpu['name']} has compute capability {cc or 'unknown (nvidia-smi did not say)'}, not the "
-            f"{chosen.gpu.compute_capability} or newer that {chosen.name} describes: its precisions and sparse "
+            f"{_profile_cc(chosen)} or newer that {chosen.name} describes: its precisions and sparse "
             "tensor cores may not be there"]
         return Detection(chosen.name, f"nvidia-smi reports {gpu['name']} (compute capability "
                          f"{gpu['compute_capability'] or 'unknown'})", gpus=gpus, warnings=warnings, **facts)
@@ -376,6 +376,11 @@ def detect_target(
     if cpus:
         return Detection(cpus[0].name, f"no Jetson board and no NVIDIA GPU; CPU architecture {arch}", **facts)
     return Detection(None, f"no Jetson board, no NVIDIA GPU and no profile for CPU architecture {arch}", **facts)
+
+
+def _profile_cc(profile: TargetSpec) -> str:
+    """A gpu profile's compute capability ("" when the profile names none)."""
+    return profile.gpu.compute_capability if profile.gpu else ""
 
 
 def _cc(text: str) -> tuple[int, ...]:

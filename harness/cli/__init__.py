@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import sys
+from typing import Protocol, cast
 
 import typer
 
@@ -44,6 +45,12 @@ def _root() -> None:
     """Prune, quantize, export, measure and evaluate a model; pick a fair operating point."""
 
 
+class _ClickException(Protocol):  # what main() uses of click's ClickException
+    exit_code: int
+
+    def show(self) -> None: ...
+
+
 def _click_exception() -> type[Exception]:
     """``ClickException`` as typer raises it: click's own in older typer releases, typer's vendored
     copy in typer 0.29 (which no longer installs click). Found through the public ``typer.BadParameter``."""
@@ -77,6 +84,7 @@ def main() -> None:
     except typer.Abort:
         sys.exit(130)
     except _click_exception() as exc:  # usage errors (unknown option, bad value) carry their own exit code
-        exc.show()
-        sys.exit(exc.exit_code)
+        usage = cast(_ClickException, exc)
+        usage.show()
+        sys.exit(usage.exit_code)
     sys.exit(code if isinstance(code, int) else 0)

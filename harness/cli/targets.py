@@ -38,7 +38,7 @@ def list_command(json_output: JsonOpt = False) -> None:
         table.add_column(column)
     for t in targets:
         table.add_row(plain(t.name), t.kind, " ".join(t.precisions), " ".join(t.runtimes),
-                      _yes_no(t.gpu and t.gpu.sparse_tensor_cores), str(t.dla.cores if t.dla else 0),
+                      _yes_no(t.gpu.sparse_tensor_cores if t.gpu else None), str(t.dla.cores if t.dla else 0),
                       " ".join(r.version for r in t.tensorrt) or "-", t.energy.meter)
     stdout.print(table)
 

@@ -24,7 +24,7 @@ from harness.atomic import atomic_write_bytes
 from harness.compress.variants import Variant
 from harness.config import ExperimentSpec, QuantSpec
 from harness.data.base import Dataset, Split
-from harness.errors import ConfigError
+from harness.errors import ConfigError, StoreError
 from harness.fleet.executor import EVAL_BLOB, GROUP_LEVELS_BLOB, QueueExecutor, artifact_blob
 from harness.progress import ProgressReporter
 from harness.records import DatasetInfo, SplitInfo
@@ -59,12 +59,19 @@ class WorkSummary:
     finalized: list[str] = field(default_factory=list)
 
 
+def _blob(store: Any, run_id: str, name: str) -> bytes:
+    found = queue.get_blob(store, run_id, name)
+    if found is None:
+        raise StoreError(f"run {run_id} has no {name} in the store: submit it again")
+    return found[0]
+
+
 def _dataset(store: Any, run_id: str) -> tuple[Dataset, DatasetInfo]:
     """The run's evaluation split (all a worker scores on) and the summary of the whole dataset."""
     info_dict = json.loads(store.run_row(run_id)["dataset_json"])
     info = DatasetInfo(**{**info_dict, "splits": [SplitInfo(**sp) for sp in info_dict["splits"]]})
-    data = np.load(io.BytesIO(queue.get_blob(store, run_id, EVAL_BLOB)[0]))
-    levels = json.loads(queue.get_blob(store, run_id, GROUP_LEVELS_BLOB)[0])
+    data = np.load(io.BytesIO(_blob(store, run_id, EVAL_BLOB)))
+    levels = json.loads(_blob(store, run_id, GROUP_LEVELS_BLOB))
     groups = {k[len("groups_"):]: data[k] for k in data.files if k.startswith("groups_")}
     evaluation = Split("evaluation", data["x"], data["y"], data["index"], groups)
     empty = Split("unused", data["x"][:0], data["y"][:0], data["index"][:0])

@@ -21,6 +21,7 @@ import importlib
 import inspect
 import re
 import shutil
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -59,6 +60,7 @@ def _existing(path: str, what: str) -> Path:
 
 def _call_factory(factory, spec: ModelSpec, dataset: Dataset, label: str):
     """Call ``factory`` with the dataset's class / channel counts where its signature takes them."""
+    params: Mapping[str, inspect.Parameter]
     try:
         params = inspect.signature(factory).parameters
     except (TypeError, ValueError):
@@ -66,7 +68,7 @@ def _call_factory(factory, spec: ModelSpec, dataset: Dataset, label: str):
     takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
     adapt = {"num_classes": dataset.n_classes, "n_classes": dataset.n_classes,
              "in_channels": dataset.input_shape[0], "in_chans": dataset.input_shape[0]}
-    kwargs = {k: v for k, v in adapt.items() if k in params}
+    kwargs: dict[str, Any] = {k: v for k, v in adapt.items() if k in params}
     if takes_any and not kwargs:
         kwargs = {"num_classes": dataset.n_classes}
     kwargs.update(spec.options)

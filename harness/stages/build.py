@@ -87,6 +87,7 @@ def build_variants(ctx: RunContext, variants: list[Variant], baseline: Any, mode
                 elif v.quant is None:
                     result = build_fp32(v, model, dataset, ctx.spec.seed, cache, ctx.progress)
                 else:
+                    assert v.parent_id is not None  # a quantized variant is made from its fp32 parent
                     parent = built[v.parent_id]
                     if isinstance(parent, VariantError):
                         raise VariantError(v.name, "quantize", f"its fp32 parent failed ({parent.stage})")

@@ -97,6 +97,10 @@ def open_run(spec: ExperimentSpec, paths: RunPaths, progress: ProgressReporter,
         folder, started_at = paths.results_dir / "runs" / run_id, now()
     else:
         row = store.run_row(resume)
+        if row is None:
+            from harness.errors import ConfigError
+
+            raise ConfigError(f"no run {resume!r} in {paths.store}")
         run_id, folder, started_at = resume, Path(row["run_dir"]), row["started_at"]
         state.done = store.completed_jobs(resume)
         state.pops.logits = store.evaluation_logits(resume)

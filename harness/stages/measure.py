@@ -31,7 +31,7 @@ class MeasureResult:
     memory: MemoryStats
 
     @classmethod
-    def from_worker(cls, answer: dict[str, Any], artifact_mb: float | None) -> MeasureResult:
+    def from_worker(cls, answer: dict[str, Any], artifact_mb: float) -> MeasureResult:
         """From the JSON the measuring process writes (harness.measure.worker.run_request)."""
         return cls(
             batches=[
@@ -60,7 +60,7 @@ def _target_facts(ctx: RunContext) -> dict[str, Any]:
             "unified_memory": profile.memory.unified}
 
 
-def measure_artifact(ctx: RunContext, runtime: str, artifact: Path, sha256: str | None, artifact_mb: float | None,
+def measure_artifact(ctx: RunContext, runtime: str, artifact: Path, sha256: str | None, artifact_mb: float,
                      inputs_npy: Path, reference_npy: Path) -> MeasureResult:
     """Time ``artifact`` (whose sha256 the accuracy pass scored) on ``inputs_npy``; its outputs are checked
     against ``reference_npy``, the accuracy pass's logits of the same rows."""
