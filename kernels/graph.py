@@ -145,9 +145,9 @@ def load_swapped_program(path: Path, mode: str = "2:4+int8", *, backend: str = "
     """
     from kernels.swap import swap_modules
 
-    from harness.export.pt2 import load_program
+    from harness.export.formats import FORMATS
 
-    gm = load_program(path).module()
+    gm = FORMATS["torch.export"].load(path).module()
     lift_layers(gm)
     report = swap_modules(gm, mode, calibration=calibration, backend=backend)
     return gm.to(device=device, dtype=dtype), report  # an exported module's eval() raises; its graph is inference-only already
