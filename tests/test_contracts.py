@@ -189,7 +189,7 @@ def test_the_format_table_gives_the_cache_file_names_and_onnx_family():
     assert FORMAT_FILES == {"torch.export": "model.pt2", "onnx": "model.onnx", "onnx-trt-qdq": "model.trt-qdq.onnx"}
     assert [f.name for f in FORMATS if f.onnx_family] == ["onnx", "onnx-trt-qdq"]
     assert is_onnx("onnx-trt-qdq") and not is_onnx("torch.export") and is_onnx("anything", Path("m.onnx"))
-    assert FORMATS["tensorrt-engine"].file_name is None
+    assert FORMATS["tensorrt-engine"].file_name is None and FORMATS["tensorrt-engine"].built_on_device
     with pytest.raises(Exception, match="unknown artifact format 'nope'"):
         FORMATS["nope"]
 

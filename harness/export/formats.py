@@ -38,6 +38,11 @@ class ArtifactFormat:
     engine_source: bool = False  # a TensorRT engine can be built from it
     tensorrt_quantized: bool = False  # quantized for TensorRT's Q/DQ placement: the preferred engine source
 
+    @property
+    def built_on_device(self) -> bool:
+        """Not kept with the variant: made on the measuring device from another format (a TensorRT engine)."""
+        return self.file_name is None
+
     def inspect(self, path: Path):
         """The :class:`~harness.records.ArtifactInfo` of a file of this format."""
         if self.inspector is None:
