@@ -20,9 +20,11 @@ from harness.atomic import atomic_write_text
 from harness.compress.variants import Variant
 from harness.data.base import Dataset
 from harness.errors import HarnessError, VariantError
+from harness.export.formats import FORMATS
 from harness.progress import ProgressReporter
 
-FORMAT_FILES = {"torch.export": "model.pt2", "onnx": "model.onnx", "onnx-trt-qdq": "model.trt-qdq.onnx"}
+#: artifact format -> its file name in a variant's cache directory (from :data:`harness.export.formats.FORMATS`)
+FORMAT_FILES = FORMATS.files()
 
 
 @dataclass(frozen=True)

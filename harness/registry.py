@@ -9,6 +9,7 @@ from __future__ import annotations
 import difflib
 import importlib
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Generic, TypeVar
 
 from harness.errors import UnknownNameError
@@ -31,8 +32,26 @@ class Registry(Generic[T]):
             raise ValueError(f"{self.kind} {name!r} is already registered to {self._targets[name]}")
         self._targets[name] = target
 
+    def unregister(self, name: str) -> None:
+        """Remove ``name`` (and its loaded object); a name that is not registered is ignored."""
+        self._targets.pop(name, None)
+        self._loaded.pop(name, None)
+
+    @contextmanager
+    def temporarily(self, name: str, target: str) -> Iterator[None]:
+        """``name`` registered to ``target`` inside the ``with`` block only (tests, plugins tried out)."""
+        self.register(name, target)
+        try:
+            yield
+        finally:
+            self.unregister(name)
+
     def names(self) -> list[str]:
         return sorted(self._targets)
+
+    def in_order(self) -> list[str]:
+        """The names in the order they were registered."""
+        return list(self._targets)
 
     def __contains__(self, name: object) -> bool:
         return name in self._targets

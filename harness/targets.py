@@ -40,8 +40,6 @@ def _targets_dir() -> Path:
 TARGETS_DIR = _targets_dir()
 #: TensorRT majors the engine builder (harness.export.tensorrt) has a code path for
 SUPPORTED_TENSORRT_MAJORS = (10, 11)
-#: meters that read Jetson INA3221 rails and so need a rail map
-RAIL_METERS = ("jetson", "tegrastats")
 
 Precision = Literal["fp32", "tf32", "fp16", "bf16", "int8", "fp8", "int4", "fp4"]
 PRECISIONS = get_args(Precision)
@@ -92,8 +90,10 @@ class EnergySpec(_Spec):
 
     @model_validator(mode="after")
     def _rails_for_rail_meters(self) -> EnergySpec:
-        if self.rail_map is None and {self.meter, self.fallback} & set(RAIL_METERS):
-            raise ValueError("rail_map is required when the meter reads Jetson rails (jetson, tegrastats)")
+        from harness.meters import rail_meters  # the meters that read Jetson INA3221 rails
+
+        if self.rail_map is None and {self.meter, self.fallback} & set(rail_meters()):
+            raise ValueError(f"rail_map is required when the meter reads Jetson rails ({', '.join(rail_meters())})")
         return self
 
 

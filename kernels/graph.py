@@ -143,10 +143,10 @@ def load_swapped_program(path: Path, mode: str = "2:4+int8", *, backend: str = "
     Quantization and calibration happen in float32 on the CPU, before the move: weights are never
     quantized from an fp16 copy, and the modules keep their scales in float32 after ``dtype``.
     """
-    from harness.export.pt2 import load_program
+    from harness.export.formats import FORMATS
     from harness.kernels.swap import swap_modules
 
-    gm = load_program(path).module()
+    gm = FORMATS["torch.export"].load(path).module()
     lift_layers(gm)
     report = swap_modules(gm, mode, calibration=calibration, backend=backend)
     return gm.to(device=device, dtype=dtype), report  # an exported module's eval() raises; its graph is inference-only already

@@ -32,3 +32,18 @@ def test_conflicting_registration_is_refused():
     reg.register("a", "json:dumps")  # idempotent
     with pytest.raises(ValueError, match="already registered"):
         reg.register("a", "json:loads")
+
+
+def test_unregister_and_temporarily_leave_the_table_as_it_was():
+    reg: Registry = Registry("thing")
+    reg.register("b", "json:dumps")
+    reg.register("a", "json:loads")
+    assert reg.in_order() == ["b", "a"] and reg.names() == ["a", "b"]
+    with reg.temporarily("c", "json:dump"):
+        import json
+
+        assert reg.get("c") is json.dump and reg.in_order() == ["b", "a", "c"]
+    assert "c" not in reg
+    reg.unregister("b")
+    reg.unregister("never-registered")
+    assert reg.in_order() == ["a"]

@@ -114,8 +114,8 @@ class FakeEvent:
 def test_a_query_is_split_into_enqueue_h2d_compute_and_d2h_from_its_events():
     timing = timing_from_events(0.0002, FakeEvent(10.0), FakeEvent(10.25), FakeEvent(11.75), FakeEvent(11.8))
     assert timing == pytest.approx({"enqueue_ms": 0.2, "h2d_ms": 0.25, "compute_ms": 1.5, "d2h_ms": 0.05})
-    assert TorchCudaGraphsRunner.cuda_graphs and not TorchCudaRunner.cuda_graphs
-    assert TorchCudaRunner.records_gpu_timing
+    assert TorchCudaGraphsRunner.capabilities.cuda_graphs and not TorchCudaRunner.capabilities.cuda_graphs
+    assert TorchCudaRunner.capabilities.gpu_timing
 
 
 # ---------------------------------------------------------------------------- real hardware

@@ -173,7 +173,7 @@ def validate_2_4(path: Path):
     return {w.name: check_2_4(w.weight, w.reduction_axis, w.zero_point) for w in onnx_weights(onnx.load(str(path)))}
 
 
-def inspect_program(path: Path) -> ArtifactInfo:
+def inspect_program(path: Path, fmt: str = "torch.export") -> ArtifactInfo:
     from harness.export.pt2 import load_program
 
     program = load_program(path)
@@ -181,4 +181,4 @@ def inspect_program(path: Path) -> ArtifactInfo:
     for name, tensor in program.state_dict.items():
         if name.endswith("weight") and tensor.ndim in (2, 4):  # conv and linear kernels; BN weights are 1-D
             layers[name] = (int(tensor.numel()), int((tensor == 0).sum()))
-    return _summarise(path, "torch.export", layers, 0, "fp32")
+    return _summarise(path, fmt, layers, 0, "fp32")

@@ -77,3 +77,16 @@ def parity(model, onnx_path: Path, x: np.ndarray) -> ParityReport:
         top1_agreement=float(np.mean(ref.argmax(1) == got.argmax(1))),
         n_samples=len(x),
     )
+
+
+def onnx_weights_mb(path: Path) -> float:
+    """MiB of an ONNX file's initializers at their stored dtypes (external data is not opened)."""
+    import onnx
+    from onnx import helper
+
+    model = onnx.load(str(path), load_external_data=False)
+    total = 0
+    for init in model.graph.initializer:
+        itemsize = np.dtype(helper.tensor_dtype_to_np_dtype(init.data_type)).itemsize
+        total += int(np.prod(init.dims, dtype=np.int64)) * itemsize
+    return total / 2**20

@@ -97,3 +97,10 @@ def load_program(path: str | Path):
     except Exception as exc:  # noqa: BLE001 - any failure to read the file is the file's fault
         raise InputError(f"exported program {path} cannot be loaded (truncated or not a torch.export file): "
                          f"{type(exc).__name__}: {first_line(exc)}") from None
+
+
+def program_weights_mb(path: str | Path) -> float:
+    """MiB of a ``torch.export`` program's state dict and constants."""
+    program = load_program(path)
+    tensors = list(program.state_dict.values()) + list(getattr(program, "constants", {}).values())
+    return sum(t.numel() * t.element_size() for t in tensors if hasattr(t, "numel")) / 2**20

@@ -191,13 +191,17 @@ def engine_source(files: dict[str, Path], quant_recipe: str | None) -> tuple[str
     used as it is (strongly typed). onnxruntime's int8 ONNX is refused: build the int8 variant with
     ``target = "tensorrt"`` instead.
     """
-    if "onnx-trt-qdq" in files:
-        return "onnx-trt-qdq", None
+    from harness.export.formats import FORMATS
+
+    sources = [f for f in FORMATS if f.engine_source and f.name in files]
+    for fmt in sources:
+        if fmt.tensorrt_quantized:
+            return fmt.name, None
     if quant_recipe in _ORT_ONLY_RECIPES:
         return None, (f"its ONNX is {_ORT_ONLY_RECIPES[quant_recipe]}, which TensorRT does not run as int8; "
                       "add a [[quantize]] with target = \"tensorrt\" for a TensorRT int8 engine")
-    if "onnx" in files:
-        return "onnx", None
+    if sources:
+        return sources[0].name, None
     return None, "it has no ONNX file to build an engine from"
 
 

@@ -37,7 +37,9 @@ def bitmask_values_bytes(values: np.ndarray) -> int:
 
 def sparse_weights_mb(path: Path, fmt: str) -> tuple[float | None, str | None]:
     """MiB the ONNX initializers would take stored as :data:`SPARSE_FORMAT`, or ``(None, reason)``."""
-    if not (fmt == "onnx" or Path(path).suffix == ".onnx"):
+    from harness.export.formats import is_onnx
+
+    if not is_onnx(fmt, Path(path)):
         return None, f"the sparse size is computed from ONNX initializers; {fmt} artifacts are not read"
     try:
         import onnx

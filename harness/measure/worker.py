@@ -33,8 +33,6 @@ from harness.records import to_dict
 IDLE_BASELINE_S = {"standard": 5.0, "quick": 1.0}
 #: rows of each timed batch whose outputs are compared with the accuracy pass's
 OUTPUT_CHECK_ROWS = 8
-#: runtime names that run on an NVIDIA GPU (NVML readings, CUDA timing)
-GPU_RUNTIME_MARKERS = ("cuda", "tensorrt", "kernels")
 
 
 @dataclass(frozen=True)
@@ -66,10 +64,6 @@ class MeasureRequest:
     @classmethod
     def from_json(cls, text: str) -> MeasureRequest:
         return cls(**json.loads(text))
-
-
-def runtime_on_gpu(runtime: str) -> bool:
-    return any(marker in runtime for marker in GPU_RUNTIME_MARKERS)
 
 
 def _batch(x: np.ndarray, b: int) -> np.ndarray:
@@ -112,27 +106,16 @@ def peak_rss_mb(status: Path = Path("/proc/self/status")) -> tuple[float | None,
 
 
 def weights_mb(path: Path, fmt: str) -> tuple[float | None, str | None]:
-    """Bytes of the stored weights: ONNX initializers, or a torch.export program's state dict."""
+    """MiB of the stored weights, read by the format's weights reader (any ``.onnx`` file as ONNX)."""
+    from harness.export.formats import FORMATS, is_onnx
+
+    reader = FORMATS["onnx"] if is_onnx(fmt, path) else FORMATS.get(fmt)
+    if reader is None or reader.weights_reader is None:
+        return None, f"weights are not read from {fmt} artifacts"
     try:
-        if fmt == "onnx" or path.suffix == ".onnx":
-            import onnx
-            from onnx import helper
-
-            model = onnx.load(str(path), load_external_data=False)
-            total = 0
-            for init in model.graph.initializer:
-                itemsize = np.dtype(helper.tensor_dtype_to_np_dtype(init.data_type)).itemsize
-                total += int(np.prod(init.dims, dtype=np.int64)) * itemsize
-            return total / 2**20, None
-        if fmt == "torch.export":
-            from harness.export.pt2 import load_program
-
-            program = load_program(path)
-            tensors = list(program.state_dict.values()) + list(getattr(program, "constants", {}).values())
-            return sum(t.numel() * t.element_size() for t in tensors if hasattr(t, "numel")) / 2**20, None
+        return reader.weights_mb(path), None
     except Exception as exc:  # a reading failure leaves the figure out, never the measurement
         return None, f"weights of {path.name} could not be read: {exc}"
-    return None, f"weights are not read from {fmt} artifacts"
 
 
 def output_check(outputs: np.ndarray, reference: np.ndarray | None, rows: int = OUTPUT_CHECK_ROWS) -> dict[str, Any]:
@@ -150,15 +133,15 @@ def output_check(outputs: np.ndarray, reference: np.ndarray | None, rows: int = 
     }
 
 
-def _meter(request: MeasureRequest):
+def _meter(request: MeasureRequest, on_gpu: bool):
     from harness.meters import choose_meter, detect_meters
 
     meters = detect_meters(
         sysfs_root=Path(request.sysfs_root),
-        probe_nvml=runtime_on_gpu(request.runtime) or request.energy_meter == "nvml",
+        probe_nvml=on_gpu or request.energy_meter == "nvml",
         external_command=request.external_meter_command,
     )
-    return choose_meter(meters, request.energy_meter, on_gpu=runtime_on_gpu(request.runtime))
+    return choose_meter(meters, request.energy_meter, on_gpu=on_gpu)
 
 
 def idle_baseline(meter, seconds: float, sleep=time.sleep):
@@ -175,8 +158,8 @@ def idle_baseline(meter, seconds: float, sleep=time.sleep):
     return window, None
 
 
-def _nvml_for_state(runtime: str):
-    if not runtime_on_gpu(runtime):
+def _nvml_for_state(on_gpu: bool):
+    if not on_gpu:
         return None
     try:
         from harness.meters.nvml import _load_pynvml
@@ -196,10 +179,10 @@ def jetson_reader(sysfs: Path, run=None):
     return lambda: read_jetson_state(run or run_command, sysfs)
 
 
-def _lock_kind(runtime: str, jetson_state) -> str:
+def _lock_kind(on_gpu: bool, jetson_state) -> str:
     if jetson_state.power_mode is not None or jetson_state.power_mode_id is not None:
         return "jetson"
-    return "gpu" if runtime_on_gpu(runtime) else "cpu"
+    return "gpu" if on_gpu else "cpu"
 
 
 def _record_lock(batches: list[dict], lock) -> None:
@@ -221,6 +204,8 @@ def run_request(request: MeasureRequest, isolation: str) -> dict:
     from harness.runtimes import RUNTIMES
 
     runner_cls = RUNTIMES.get(request.runtime)
+    on_gpu = runner_cls.device_kind == "cuda"
+    capabilities = runner_cls.capabilities
     artifact = Path(request.artifact)
     sha = check_artifact(artifact, request.expected_sha256)
     x = np.load(request.inputs_npy)
@@ -228,15 +213,15 @@ def run_request(request: MeasureRequest, isolation: str) -> dict:
     rule = StoppingRule(**request.rule)
     scenarios = request.scenarios or [None] * len(request.batch_sizes)
     sysfs = Path(request.sysfs_root)
-    nvml = _nvml_for_state(request.runtime)
+    nvml = _nvml_for_state(on_gpu)
     jetson = jetson_reader(sysfs)
     batches = []
     with ExitStack() as stack:  # on exit: the meter closes, then the clocks are restored (also on errors)
         lock = stack.enter_context(clock_lock(
-            request.lock_clocks, kind=_lock_kind(request.runtime, jetson()), state_dir=Path(request.inputs_npy).parent,
+            request.lock_clocks, kind=_lock_kind(on_gpu, jetson()), state_dir=Path(request.inputs_npy).parent,
             nvml=nvml, gpu_clock_mhz=request.lock_gpu_clock_mhz,
         ))
-        meter = stack.enter_context(closing(_meter(request)))
+        meter = stack.enter_context(closing(_meter(request, on_gpu)))
         idle, idle_reason = idle_baseline(meter, request.idle_baseline_s)
         rss_before, rss_before_reason = proc_status_mb("VmRSS")
         probe = MemoryProbe(nvml=nvml, unified=request.unified_memory)
@@ -248,9 +233,8 @@ def run_request(request: MeasureRequest, isolation: str) -> dict:
                 xb = _batch(x, b)
                 window = f"{request.runtime}/bs{b}"
                 timings: list[dict[str, float]] = []
-                gpu = getattr(runner, "records_gpu_timing", False)
 
-                def query(xb=xb, timings=timings, gpu=gpu):
+                def query(xb=xb, timings=timings, gpu=capabilities.gpu_timing):
                     runner.infer(xb)
                     if gpu:
                         timings.append(runner.last_timing_ms)
@@ -273,10 +257,10 @@ def run_request(request: MeasureRequest, isolation: str) -> dict:
                 stats = replace(stats, timed_artifact_sha256=sha, **output_check(runner.infer(xb), ref_b))
                 n_inferences = b * len(trace.samples_s)
                 gpu_timing = None
-                if gpu:
-                    pipelined = runner.pipelined_throughput(xb, rule) if hasattr(runner, "pipelined_throughput") else None
+                if capabilities.gpu_timing:
+                    pipelined = runner.pipelined_throughput(xb, rule) if capabilities.pipelined_throughput else None
                     gpu_timing = summarize_gpu_timing(
-                        timings, batch_size=b, pipelined=pipelined, cuda_graphs=getattr(runner, "cuda_graphs", False)
+                        timings, batch_size=b, pipelined=pipelined, cuda_graphs=capabilities.cuda_graphs
                     )
                 batches.append(
                     {
@@ -294,9 +278,9 @@ def run_request(request: MeasureRequest, isolation: str) -> dict:
                         "gpu_timing": to_dict(gpu_timing) if gpu_timing is not None else None,
                     }
                 )
-            activation_mb = getattr(runner, "activation_mb", None)
-            activation_reason = getattr(runner, "activation_unavailable_reason", None)
-            peak_gpu = runner.peak_gpu_mb() if hasattr(runner, "peak_gpu_mb") else None
+            activation_mb, activation_reason = (
+                runner.activation_memory() if capabilities.activation_memory else (None, None))
+            peak_gpu = runner.peak_gpu_mb() if capabilities.peak_gpu_memory else None
     _record_lock(batches, lock)
     memory = _memory(isolation, rss_before, rss_before_reason, rss_after, rss_after_reason, activation_mb, peak_gpu)
     if activation_mb is None and activation_reason:

@@ -11,15 +11,23 @@ edges. Sampling meters (:mod:`harness.meters.sampling`) override the two edge ho
 :meth:`EnergyMeter._edge` and :meth:`EnergyMeter._window_energy_j`, and integrate a
 power trace instead. Meters that sample in the background start on ``start()`` (or
 their first window) and stop on ``close()``; ``with meter:`` does both.
+
+Each meter class declares what detection needs (:func:`harness.meters.detect_meters` and
+:func:`harness.meters.choose_meter` iterate :data:`harness.meters.METERS` and read only these):
+``name`` (its config name: ``measure.energy_meter``, a target's ``energy.meter``),
+``needs_rail_map``, ``auto_rank`` (its position in ``measure.energy_meter = "auto"``, lowest first; ``None``: never
+chosen by "auto"), ``auto_devices`` (the runtime device kinds "auto" offers it to) and
+:meth:`EnergyMeter.detect`, its availability probe over the roots in a :class:`MeterProbe`.
 """
 
 from __future__ import annotations
 
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from pathlib import Path
+from typing import Any, ClassVar
 
 from harness.errors import MeasurementError
 from harness.records import EnergyStats
@@ -45,14 +53,43 @@ class EnergyWindow:
     begin_s: float | None = None  # the meter clock's reading at the window start
 
 
+@dataclass(frozen=True)
+class MeterProbe:
+    """Where and how detection looks: the injected roots and commands every meter's probe reads."""
+
+    sysfs_root: Path = Path("/sys")
+    model_file: Path = Path("/proc/device-tree/model")
+    powercap_root: Path | None = None  # None: <sysfs_root>/class/powercap
+    nvml_device_index: int = 0
+    pynvml_module: Any = None
+    tegrastats_command: str | Sequence[str] | None = "tegrastats"
+    external_command: str | Sequence[str] | None = None
+    external_file: Path | None = None
+    clock: Clock = time.monotonic
+
+    @property
+    def powercap(self) -> Path:
+        return Path(self.powercap_root) if self.powercap_root is not None else Path(self.sysfs_root) / "class" / "powercap"
+
+
 class EnergyMeter(ABC):
     """Base class: subclasses implement :meth:`_read_counters_j` and set the class attributes."""
 
-    name: str = "abstract"
+    name: str = "abstract"  # the config name, its key in METERS
     scope: str = "none"
     source: str = "none"
     sample_period_s: float | None = None
     sensor_period_s: float | None = None  # how often the sensor's value changes; None: not limiting
+    auto_rank: ClassVar[int | None] = None  # position in the "auto" choice, lowest first; None: never chosen by it
+    auto_devices: ClassVar[frozenset[str]] = frozenset({"cpu", "cuda"})  # runtime device kinds "auto" offers it to
+    needs_rail_map: ClassVar[bool] = False  # reads Jetson rails: a target naming it must give energy.rail_map
+
+    @classmethod
+    def detect(cls, probe: MeterProbe, found: Mapping[str, EnergyMeter]) -> EnergyMeter | str | None:
+        """This meter on the probed host (``available`` says whether it works, ``reason`` why not), a
+        string saying why it was not probed, or None for a meter detection does not list.
+        ``found`` holds the meters detected before this one (registration order)."""
+        return None
 
     def __init__(self, *, clock: Clock = time.monotonic, min_window_s: float = 1.0) -> None:
         self._clock = clock

@@ -21,11 +21,11 @@ import re
 import shlex
 import subprocess
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from harness.errors import ConfigError, MeasurementError
-from harness.meters.base import Clock, _seconds
+from harness.meters.base import Clock, EnergyMeter, MeterProbe, _seconds
 from harness.meters.sampling import SamplingMeter
 
 _READING = re.compile(r"(-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?)\s*(mW|W)?\b")
@@ -50,6 +50,11 @@ class ExternalMeter(SamplingMeter):
     name = "external"
     scope = "wall"
     source = "external"
+    auto_rank = 10  # available only when configured, and then the user's choice of what to measure
+
+    @classmethod
+    def detect(cls, probe: MeterProbe, found: Mapping[str, EnergyMeter]) -> EnergyMeter:
+        return cls(probe.external_command, probe.external_file, clock=probe.clock)
 
     def __init__(
         self,

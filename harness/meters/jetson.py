@@ -21,10 +21,11 @@ from __future__ import annotations
 import re
 import time
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from harness.meters.base import Clock
+from harness.meters.base import Clock, EnergyMeter, MeterProbe
 from harness.meters.rails import MODEL_FILE, RailRuleMeter, read_board_model, total_rule
 
 DEFAULT_SYSFS_ROOT = Path("/sys")
@@ -111,6 +112,11 @@ class JetsonMeter(RailRuleMeter):
     name = "jetson"
     scope = "module"
     source = "ina3221"
+    auto_rank = 20  # the module rail covers CPU and GPU
+
+    @classmethod
+    def detect(cls, probe: MeterProbe, found: Mapping[str, EnergyMeter]) -> EnergyMeter:
+        return cls(probe.sysfs_root, model_file=probe.model_file, clock=probe.clock)
 
     def __init__(
         self,

@@ -19,10 +19,11 @@ name ``harness.meters.nvml.pynvml`` (or pass ``pynvml_module``) with a fake.
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from typing import Any
 
 from harness.errors import MeasurementError
-from harness.meters.base import Clock, EnergyMeter
+from harness.meters.base import Clock, EnergyMeter, MeterProbe
 from harness.meters.sampling import SamplingMeter
 
 pynvml: Any = None  # replaced by the real module on first use
@@ -47,6 +48,12 @@ class NvmlMeter(SamplingMeter):
     name = "nvml"
     scope = "gpu-board"
     source = "nvml-energy-counter"
+    auto_rank = 40
+    auto_devices = frozenset({"cuda"})  # the GPU board only: offered to GPU runtimes
+
+    @classmethod
+    def detect(cls, probe: MeterProbe, found: Mapping[str, EnergyMeter]) -> EnergyMeter:
+        return cls(probe.nvml_device_index, probe.pynvml_module, clock=probe.clock)
 
     def __init__(
         self,

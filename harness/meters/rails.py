@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from harness.meters.sampling import SamplingMeter
 
@@ -122,6 +122,7 @@ def total_rule(model: str | None, rail_names: Iterable[str]) -> TotalRule:
 class RailRuleMeter(SamplingMeter):
     """A sampling meter over Jetson rails whose total follows a :class:`TotalRule`."""
 
+    needs_rail_map: ClassVar[bool] = True  # a target naming it must give energy.rail_map
     rule: TotalRule | None = None
 
     def _total_j(self, energy_j: dict[str, float]) -> float | None:

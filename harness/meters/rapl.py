@@ -20,11 +20,12 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 from harness.errors import MeasurementError
-from harness.meters.base import Clock, EnergyMeter
+from harness.meters.base import Clock, EnergyMeter, MeterProbe
 
 DEFAULT_POWERCAP_ROOT = Path("/sys/class/powercap")
 _TOP = re.compile(r"intel-rapl:(\d+)")
@@ -45,6 +46,11 @@ class RaplMeter(EnergyMeter):
     source = "rapl-counter"
     sample_period_s = None  # counters are read at the window edges
     sensor_period_s = 0.001  # the counters update about every 1 ms; the 1-s minimum window dominates
+    auto_rank = 50  # the CPU package: all the compute of a CPU runtime, only the host side of a GPU one
+
+    @classmethod
+    def detect(cls, probe: MeterProbe, found: Mapping[str, EnergyMeter]) -> EnergyMeter:
+        return cls(probe.powercap, probe.clock)
 
     def __init__(
         self,

@@ -21,10 +21,10 @@ import shutil
 import subprocess
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
-from harness.meters.base import Clock
+from harness.meters.base import Clock, EnergyMeter, MeterProbe
 from harness.meters.rails import MODEL_FILE, RailRuleMeter, read_board_model, total_rule
 
 _NUMBER = r"\d+(?:\.\d+)?"
@@ -90,6 +90,16 @@ class TegrastatsMeter(RailRuleMeter):
     name = "tegrastats"
     scope = "module"
     source = "tegrastats"
+    auto_rank = 30
+
+    @classmethod
+    def detect(cls, probe: MeterProbe, found: Mapping[str, EnergyMeter]) -> EnergyMeter | str:
+        jetson = found.get("jetson")
+        if jetson is not None and jetson.available:
+            return "the Jetson sysfs rails are readable; tegrastats is only their fallback"
+        if probe.tegrastats_command is None:
+            return "tegrastats was not probed (tegrastats_command=None)"
+        return cls(command=probe.tegrastats_command, model_file=probe.model_file, clock=probe.clock)
 
     def __init__(
         self,

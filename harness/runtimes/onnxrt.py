@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from harness.errors import InputError
-from harness.runtimes.base import Runner
+from harness.runtimes.base import Runner, missing_modules_reason
 
 # how onnxruntime names an operator it has no kernel for (a custom domain, or a too-new opset)
 _MISSING_OP = (
@@ -41,6 +41,11 @@ class OnnxRuntimeRunner(Runner):
     name = "onnxruntime"
     artifact_format = "onnx"
     description = "onnxruntime CPUExecutionProvider, graph optimisation level ORT_ENABLE_ALL"
+    device_kind = "cpu"
+
+    @classmethod
+    def unavailable_reason(cls) -> str | None:
+        return missing_modules_reason("onnxruntime")
 
     def activate_impl(self) -> None:
         import onnxruntime as ort

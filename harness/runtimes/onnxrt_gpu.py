@@ -16,7 +16,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from harness.errors import DeviceUnavailable, MissingDependency
-from harness.runtimes.base import Runner
+from harness.runtimes.base import Runner, missing_modules_reason
 
 GPU_BUILD_HINT = ("pip uninstall onnxruntime && pip install onnxruntime-gpu (x86_64); on Jetson, NVIDIA's "
                   "onnxruntime-gpu build for your JetPack")
@@ -24,7 +24,19 @@ GPU_BUILD_HINT = ("pip uninstall onnxruntime && pip install onnxruntime-gpu (x86
 
 class _OnnxRuntimeGpuRunner(Runner):
     artifact_format = "onnx"
+    device_kind = "cuda"
     provider: ClassVar[str]
+
+    @classmethod
+    def unavailable_reason(cls) -> str | None:
+        missing = missing_modules_reason("onnxruntime")
+        if missing:
+            return missing
+        import onnxruntime as ort
+
+        if cls.provider not in ort.get_available_providers():
+            return f"this onnxruntime build has no {cls.provider} (install onnxruntime-gpu)"
+        return None
 
     def __init__(self, artifact: Path, *, threads: int | None = None, ort: Any = None,
                  cache_dir: Path | None = None) -> None:

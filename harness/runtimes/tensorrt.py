@@ -17,7 +17,7 @@ import numpy as np
 
 from harness import deps
 from harness.errors import DeviceUnavailable, InputError, MeasurementError, MissingDependency
-from harness.runtimes.base import Runner
+from harness.runtimes.base import Runner, RunnerCapabilities, missing_modules_reason
 
 
 class CudaPythonBackend:
@@ -195,12 +195,33 @@ class TensorRTRunner(Runner):
     name = "tensorrt"
     artifact_format = "tensorrt-engine"
     description = "TensorRT engine, execute_async_v3 on a dedicated CUDA stream (cuda-python or pycuda buffers)"
+    device_kind = "cuda"
+    capabilities = RunnerCapabilities(activation_memory=True)
 
     def __init__(self, artifact: Path, *, threads: int | None = None, trt: Any = None, cuda: Any = None) -> None:
         super().__init__(artifact, threads=threads)
         self._trt, self._cuda = trt, cuda
         self.last_device_ms: float | None = None  # CUDA-event time of the last execute_async_v3
         self._buffers: list[Any] = []
+        self.activation_mb: float | None = None  # the engine's device_memory_size once active
+        self.activation_unavailable_reason: str | None = None
+
+    @classmethod
+    def unavailable_reason(cls) -> str | None:
+        missing = missing_modules_reason("tensorrt")
+        if missing:
+            return missing
+        if not (deps.is_available("cuda.bindings") or deps.is_available("pycuda")):
+            return "neither cuda-python nor pycuda is installed (TensorRT device buffers)"
+        try:
+            if default_cuda_backend().device_count() < 1:
+                return "no CUDA device is visible (driver missing or no GPU)"
+        except Exception as exc:  # noqa: BLE001 - a broken CUDA install is a reason, not a crash
+            return f"the CUDA runtime cannot be queried: {exc}"
+        return None
+
+    def activation_memory(self) -> tuple[float | None, str | None]:
+        return self.activation_mb, self.activation_unavailable_reason
 
     def activate_impl(self) -> None:
         from harness.export.tensorrt import load_tensorrt

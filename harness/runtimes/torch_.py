@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import numpy as np
 
-from harness.runtimes.base import Runner
+from harness.runtimes.base import Runner, missing_modules_reason
 
 
 class TorchEagerRunner(Runner):
     name = "torch"
     artifact_format = "torch.export"
     description = "torch eager (CPU) running the saved torch.export program, inference_mode"
+    device_kind = "cpu"
+
+    @classmethod
+    def unavailable_reason(cls) -> str | None:
+        return missing_modules_reason("torch")
 
     def activate_impl(self) -> None:
         import torch

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from harness.errors import DeviceUnavailable
-from harness.runtimes.base import Runner
+from harness.runtimes.base import Runner, RunnerCapabilities, torch_cuda_reason
 
 PIPELINE_DEPTH = 2
 GRAPH_WARMUP_RUNS = 3  # eager runs on a side stream before capture, as torch.cuda.graphs requires
@@ -32,9 +32,9 @@ class TorchCudaRunner(Runner):
     name = "torch-cuda"
     artifact_format = "torch.export"
     description = "torch eager on cuda:0 running the saved torch.export program, inference_mode, own stream"
+    device_kind = "cuda"
+    capabilities = RunnerCapabilities(gpu_timing=True, pipelined_throughput=True, peak_gpu_memory=True)
     compile = False
-    cuda_graphs = False
-    records_gpu_timing = True  # the measuring worker collects last_timing_ms after every query
 
     def __init__(self, artifact: Path, *, threads: int | None = None, torch_module: Any = None,
                  device: str = "cuda:0") -> None:
@@ -43,6 +43,10 @@ class TorchCudaRunner(Runner):
         self.device = device
         self.last_device_ms: float | None = None  # CUDA-event time of the last forward pass
         self.last_timing_ms: dict[str, float] | None = None  # enqueue / h2d / compute / d2h of the last query
+
+    @classmethod
+    def unavailable_reason(cls) -> str | None:
+        return torch_cuda_reason()
 
     def activate_impl(self) -> None:
         from harness.export.pt2 import load_program
@@ -73,7 +77,7 @@ class TorchCudaRunner(Runner):
                 "dev_in": torch.empty(shape, dtype=torch.float32, device=self.device),
                 "events": [torch.cuda.Event(enable_timing=True) for _ in range(4)],
             }
-            if self.cuda_graphs:
+            if self.capabilities.cuda_graphs:
                 side = torch.cuda.Stream(device=self.device)
                 side.wait_stream(torch.cuda.current_stream(self.device))
                 with torch.inference_mode(), torch.cuda.stream(side):
@@ -97,7 +101,7 @@ class TorchCudaRunner(Runner):
             slot["dev_in"].copy_(slot["host_in"], non_blocking=True)
             c0.record(self._stream)
             t0 = time.perf_counter()
-            if self.cuda_graphs:
+            if self.capabilities.cuda_graphs:
                 slot["graph"].replay()
                 y = slot["dev_out"]
             else:
@@ -169,4 +173,4 @@ class TorchCompileCudaRunner(TorchCudaRunner):
 class TorchCudaGraphsRunner(TorchCudaRunner):
     name = "torch-cuda-graphs"
     description = "torch eager on cuda:0, the forward pass captured once per input shape as a CUDA graph and replayed"
-    cuda_graphs = True
+    capabilities = RunnerCapabilities(gpu_timing=True, pipelined_throughput=True, cuda_graphs=True, peak_gpu_memory=True)

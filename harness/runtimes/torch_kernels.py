@@ -22,7 +22,7 @@ import numpy as np
 
 from harness.deps import require
 from harness.errors import DeviceUnavailable
-from harness.runtimes.base import Runner
+from harness.runtimes.base import Runner, missing_modules_reason, torch_cuda_reason
 
 NO_CUDA = (
     "torch-kernels runs the project's Triton int8 / 2:4 kernels on an NVIDIA GPU, "
@@ -39,6 +39,7 @@ class TorchKernelsRunner(Runner):
         "(BN folded, ReLU fused) and swapped to int8, 2:4+int8 where a weight is already 2:4; activations "
         "quantized per batch; fp16 elsewhere; CUDA only"
     )
+    device_kind = "cuda"
 
     def __init__(self, artifact: Path, *, threads: int | None = None, mode: str = "2:4+int8",
                  backend: str = "auto", torch_module: Any = None, device: str = "cuda:0") -> None:
@@ -49,6 +50,10 @@ class TorchKernelsRunner(Runner):
         self._torch = torch_module
         self.swap_report = None  # harness.kernels.swap.SwapReport once active: what each layer became
         self.last_device_ms: float | None = None
+
+    @classmethod
+    def unavailable_reason(cls) -> str | None:
+        return torch_cuda_reason() or missing_modules_reason("triton")
 
     def activate_impl(self) -> None:
         torch = self._torch
