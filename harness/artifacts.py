@@ -193,11 +193,14 @@ def build_quantized(
     directory, cached = _open_cache(cache_dir, variant)
     if cached is not None:
         return cached
-    fmt = QUANT_FORMATS[variant.quant.recipe]
+    quant = variant.quant
+    if quant is None:
+        raise ValueError(f"{variant.name} is not a quantized variant")
+    fmt = QUANT_FORMATS[quant.recipe]
     out = directory / FORMAT_FILES[fmt]
     with _stage(variant, "quantize"):
-        settings = QUANTIZERS.get(variant.quant.recipe)(
-            parent.files["onnx"], out, dataset.calibration.x, variant.quant, reduce_range=reduce_range, progress=progress,
+        settings = QUANTIZERS.get(quant.recipe)(
+            parent.files["onnx"], out, dataset.calibration.x, quant, reduce_range=reduce_range, progress=progress,
             label=variant.name,
         )
     details = {"variant": variant.name, "parent": parent.variant.name, "quantization": settings}

@@ -22,6 +22,7 @@ from pydantic import ValidationError
 from harness.config import ExperimentSpec
 from harness.errors import ConfigError
 from harness.model_names import source_kind
+from harness.registry import Registry
 from harness.validation import format_validation_error
 
 DEFAULT_EXPERIMENT = "default.toml"
@@ -76,12 +77,11 @@ def _check_names(spec: ExperimentSpec) -> None:
     from harness.models import MODELS
     from harness.runtimes import RUNTIMES
 
-    zoo = [(MODELS, spec.model.name, "model.name")] if source_kind(spec.model.name) == "zoo" else []
-    for registry, value, key in (
-        (DATASETS, spec.dataset.name, "dataset.name"),
-        *zoo,
-        *((RUNTIMES, r, "runtimes") for r in spec.runtimes),
-    ):
+    checks: list[tuple[Registry[Any], str, str]] = [(DATASETS, spec.dataset.name, "dataset.name")]
+    if source_kind(spec.model.name) == "zoo":
+        checks.append((MODELS, spec.model.name, "model.name"))
+    checks += [(RUNTIMES, r, "runtimes") for r in spec.runtimes]
+    for registry, value, key in checks:
         if value not in registry:
             try:
                 registry.check(value)

@@ -69,7 +69,7 @@ def _static_shapes(model) -> dict[str, list[int | None]]:
 
 
 def _known(shape: list[int | None] | None) -> bool:
-    return bool(shape) and all(d is not None for d in shape)
+    return shape is not None and len(shape) > 0 and all(d is not None for d in shape)
 
 
 def _macs(layer: LayerWeight, input_shape, output_shape) -> int | None:
@@ -130,7 +130,7 @@ def inspect_model(path: Path) -> ModelInspection:
         opset=opsets[0] if opsets else None,
         precision=model_precision(model, weights),
         parameters=sum(layer.params for layer in layers),
-        macs=None if missing else sum(layer.macs for layer in layers),
+        macs=None if missing else sum(layer.macs or 0 for layer in layers),  # none missing: every one is set
         macs_unavailable_reason=f"shape inference could not resolve the output of {missing[0]}" if missing else None,
         weight_sparsity=sum(w.zeros for w in weights) / n_weights if n_weights else 0.0,
         n_quantized_nodes=sum(1 for n in model.graph.node if n.op_type in QUANT_OPS),

@@ -19,12 +19,13 @@ from typing import Any
 import numpy as np
 
 import harness.fleet.queue as queue
-from harness.artifacts import FORMAT_FILES, BuiltVariant
+from harness.artifacts import BuiltVariant
 from harness.atomic import atomic_write_bytes
 from harness.compress.variants import Variant
 from harness.config import ExperimentSpec, QuantSpec
 from harness.data.base import Dataset, Split
 from harness.errors import ConfigError, StoreError
+from harness.export.formats import FORMATS
 from harness.fleet.executor import EVAL_BLOB, GROUP_LEVELS_BLOB, QueueExecutor, artifact_blob
 from harness.progress import ProgressReporter
 from harness.records import DatasetInfo, SplitInfo
@@ -113,7 +114,7 @@ def _reopen(store: Any, run_id: str, results_dir: Path, store_url: str, progress
 
 def _materialise(store: Any, job: queue.Job, results_dir: Path) -> dict[str, Path]:
     files = {}
-    for fmt, filename in FORMAT_FILES.items():
+    for fmt, filename in FORMATS.files().items():
         blob = queue.get_blob(store, job.run_id, artifact_blob(job.variant_id, fmt))
         if blob is None:
             continue

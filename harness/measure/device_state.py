@@ -123,12 +123,12 @@ def read_thermal_throttle(sysfs_root: Path) -> tuple[list[str] | None, str | Non
                 found.append(f"thermal-trip:{kind} ({temp_c:.1f} C >= passive trip {int(trip) / 1000.0:.1f} C)")
                 break
     for dev in sorted(base.glob("cooling_device*")):
-        kind, state, top = (_read(dev / f) for f in ("type", "cur_state", "max_state"))
-        if not kind or not any(m in kind for m in THROTTLE_COOLING_MARKERS) or not (state or "").isdigit():
+        cooler, state, top = (_read(dev / f) for f in ("type", "cur_state", "max_state"))
+        if not cooler or not any(m in cooler for m in THROTTLE_COOLING_MARKERS) or state is None or not state.isdigit():
             continue
         readable = True
         if int(state) > 0:
-            found.append(f"cooling:{kind} (state {state}/{top})")
+            found.append(f"cooling:{cooler} (state {state}/{top})")
     if not readable:
         return None, f"no passive trip point or clock-capping cooling device under {base}"
     return found, None

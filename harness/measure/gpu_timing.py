@@ -72,6 +72,9 @@ def summarize_gpu_timing(
     e2e = [t["h2d_ms"] + t["compute_ms"] + t["d2h_ms"] for t in timings]
     cv = float(compute.std(ddof=1) / compute.mean()) if len(compute) > 1 and compute.mean() > 0 else None
     med = {k: _median(v) if v else None for k, v in col.items()}
+    h2d_ms, compute_ms, d2h_ms = med["h2d_ms"], med["compute_ms"], med["d2h_ms"]
+    if h2d_ms is None or compute_ms is None or d2h_ms is None:
+        raise ValueError("GPU timings without h2d_ms, compute_ms and d2h_ms")
     reasons = {}
     if med["enqueue_ms"] is None:
         reasons["enqueue_ms"] = "the runner recorded no enqueue time"
@@ -85,17 +88,17 @@ def summarize_gpu_timing(
         throughput = batch_size * pipelined.n_queries / pipelined.wall_s
     return GpuTiming(
         n_queries=len(timings),
-        compute_ms=med["compute_ms"],
+        compute_ms=compute_ms,
         e2e_ms=_median(e2e),
-        h2d_ms=med["h2d_ms"],
-        d2h_ms=med["d2h_ms"],
+        h2d_ms=h2d_ms,
+        d2h_ms=d2h_ms,
         enqueue_ms=med["enqueue_ms"],
         compute_p90_ms=p90,
         compute_cv=cv,
         pipelined_throughput_sps=throughput,
         pipeline_depth=pipelined.depth if pipelined else None,
         cuda_graphs=cuda_graphs,
-        warnings=gpu_warnings(enqueue_ms=med["enqueue_ms"], h2d_ms=med["h2d_ms"], compute_ms=med["compute_ms"],
-                              d2h_ms=med["d2h_ms"], compute_cv=cv),
+        warnings=gpu_warnings(enqueue_ms=med["enqueue_ms"], h2d_ms=h2d_ms, compute_ms=compute_ms,
+                              d2h_ms=d2h_ms, compute_cv=cv),
         unavailable_reasons=reasons,
     )

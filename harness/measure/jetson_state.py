@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import re
 import subprocess
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -79,9 +79,9 @@ def parse_nvpmodel_conf(text: str) -> dict[int, str]:
     return {int(i): name for i, name in _CONF_MODE.findall(text)}
 
 
-def parse_jetson_clocks_show(text: str) -> dict[str, dict[str, float]]:
+def parse_jetson_clocks_show(text: str) -> dict[str, dict[str, float | None]]:
     """Clock ranges (MHz) from ``jetson_clocks --show``: ``cpu0``.., ``gpu``, ``emc``; offline CPUs left out."""
-    clocks: dict[str, dict[str, float]] = {}
+    clocks: dict[str, dict[str, float | None]] = {}
     for raw in text.splitlines():
         line = raw.strip()
         freqs = _FREQS.search(line)
@@ -103,7 +103,7 @@ def parse_jetson_clocks_show(text: str) -> dict[str, dict[str, float]]:
     return clocks
 
 
-def clocks_pinned(clocks: dict[str, dict[str, float]]) -> bool | None:
+def clocks_pinned(clocks: Mapping[str, Mapping[str, float | None]]) -> bool | None:
     """True when every online CPU and the GPU run with min == max (what jetson_clocks sets); None without both."""
     cpus = [v for k, v in clocks.items() if k.startswith("cpu")]
     if not cpus or "gpu" not in clocks:
@@ -118,25 +118,23 @@ def _read(path: Path) -> str | None:
         return None
 
 
-def sysfs_clocks(sysfs_root: Path) -> dict[str, dict[str, float]]:
-    """CPU (cpufreq) and GPU (devfreq) clock ranges in MHz from sysfs."""
-    clocks: dict[str, dict[str, float]] = {}
+def sysfs_clocks(sysfs_root: Path) -> dict[str, dict[str, float | None]]:
+    """CPU (cpufreq) and GPU (devfreq) clock ranges in MHz from sysfs (``cur_mhz`` None when unreadable)."""
+    clocks: dict[str, dict[str, float | None]] = {}
     base = Path(sysfs_root) / "devices" / "system" / "cpu"
     for cpu in sorted(base.glob("cpu[0-9]*"), key=lambda p: int(p.name[3:]) if p.name[3:].isdigit() else -1):
         if not cpu.name[3:].isdigit() or _read(cpu / "online") == "0":
             continue
-        vals = [_read(cpu / "cpufreq" / f) for f in ("scaling_min_freq", "scaling_max_freq", "scaling_cur_freq")]
-        if all(v is not None and v.isdigit() for v in vals[:2]):
-            cur = vals[2]
-            clocks[cpu.name] = {"min_mhz": int(vals[0]) / 1e3, "max_mhz": int(vals[1]) / 1e3,
+        lo, hi, cur = (_read(cpu / "cpufreq" / f) for f in ("scaling_min_freq", "scaling_max_freq", "scaling_cur_freq"))
+        if lo is not None and hi is not None and lo.isdigit() and hi.isdigit():
+            clocks[cpu.name] = {"min_mhz": int(lo) / 1e3, "max_mhz": int(hi) / 1e3,
                                 "cur_mhz": int(cur) / 1e3 if cur and cur.isdigit() else None}
     for dev in sorted((Path(sysfs_root) / "class" / "devfreq").glob("*")):
         if not any(marker in dev.name for marker in GPU_DEVFREQ_MARKERS):
             continue
-        vals = [_read(dev / f) for f in ("min_freq", "max_freq", "cur_freq")]
-        if all(v is not None and v.isdigit() for v in vals[:2]):
-            cur = vals[2]
-            clocks["gpu"] = {"min_mhz": int(vals[0]) / 1e6, "max_mhz": int(vals[1]) / 1e6,
+        lo, hi, cur = (_read(dev / f) for f in ("min_freq", "max_freq", "cur_freq"))
+        if lo is not None and hi is not None and lo.isdigit() and hi.isdigit():
+            clocks["gpu"] = {"min_mhz": int(lo) / 1e6, "max_mhz": int(hi) / 1e6,
                              "cur_mhz": int(cur) / 1e6 if cur and cur.isdigit() else None}
             break
     return clocks

@@ -211,7 +211,7 @@ def run_request(request: MeasureRequest, isolation: str) -> dict:
     x = np.load(request.inputs_npy)
     reference = np.load(request.reference_logits_npy) if request.reference_logits_npy else None
     rule = StoppingRule(**request.rule)
-    scenarios = request.scenarios or [None] * len(request.batch_sizes)
+    scenarios: list[str | None] = [*request.scenarios] if request.scenarios else [None] * len(request.batch_sizes)
     sysfs = Path(request.sysfs_root)
     nvml = _nvml_for_state(on_gpu)
     jetson = jetson_reader(sysfs)
@@ -229,7 +229,7 @@ def run_request(request: MeasureRequest, isolation: str) -> dict:
         with runner_cls(artifact, threads=request.threads) as runner:
             rss_after, rss_after_reason = proc_status_mb("VmRSS")
             probe.sample()
-            for b, scenario in zip(request.batch_sizes, scenarios):
+            for b, scenario in zip(request.batch_sizes, scenarios, strict=True):
                 xb = _batch(x, b)
                 window = f"{request.runtime}/bs{b}"
                 timings: list[dict[str, float]] = []
@@ -241,11 +241,13 @@ def run_request(request: MeasureRequest, isolation: str) -> dict:
 
                 energy: dict[str, Any] = {}
                 state_before = snapshot(sysfs, nvml, jetson_reader=jetson)
-                trace = sample_latency(
-                    query, rule,
-                    on_start=lambda w=window: meter.begin_window(w),
-                    on_end=lambda w=window, e=energy: e.update(window=meter.end_window(w)),
-                )
+                def begin(w: str = window) -> None:
+                    meter.begin_window(w)
+
+                def end(w: str = window, e: dict[str, Any] = energy) -> None:
+                    e.update(window=meter.end_window(w))
+
+                trace = sample_latency(query, rule, on_start=begin, on_end=end)
                 state_after = snapshot(sysfs, nvml, jetson_reader=jetson)
                 probe.sample()
                 stats = summarize(
@@ -329,7 +331,8 @@ def _memory(isolation, rss_before, rss_before_reason, rss_after, rss_after_reaso
     if peak_gpu is None:
         reasons["peak_gpu_mb"] = "not a GPU runtime, or it reports no allocator peak"
     return {
-        "peak_rss_mb": peak, "peak_rss_unavailable_reason": reasons.get("peak_rss_mb"), "rss_before_load_mb": rss_before, "rss_after_load_mb": rss_after,
+        "peak_rss_mb": peak, "peak_rss_unavailable_reason": reasons.get("peak_rss_mb"),
+        "rss_before_load_mb": rss_before, "rss_after_load_mb": rss_after,
         "runtime_load_mb": load, "inference_rss_growth_mb": growth, "activation_mb": activation_mb,
         "peak_gpu_mb": peak_gpu, "unavailable_reasons": reasons,
     }

@@ -186,10 +186,10 @@ class EnergyMeter(ABC):
         """``(seconds from the window start, total watts)`` of the window; counter meters have none."""
         return []
 
-    def start(self) -> None:
+    def start(self) -> None:  # noqa: B027 - an optional hook: counter meters keep the empty default
         """Begin background sampling; counter meters need none."""
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 - an optional hook, like start
         """Stop background sampling and release the device library, if any."""
 
     def __enter__(self) -> EnergyMeter:
@@ -241,7 +241,7 @@ def energy_stats(
     gross_j = window.total_energy_j
     warnings = list(window.warnings)
     idle_w = dynamic_mj = None
-    dynamic_reason = idle_unavailable_reason or "no idle baseline was measured"
+    dynamic_reason: str | None = idle_unavailable_reason or "no idle baseline was measured"
     if idle is not None and idle.total_energy_j is not None and idle.duration_s > 0:
         idle_w = idle.total_energy_j / idle.duration_s
         dynamic_j = gross_j - idle_w * window.duration_s

@@ -23,6 +23,7 @@ from abc import abstractmethod
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from itertools import pairwise
 from typing import Any
 
 from harness.errors import MeasurementError
@@ -48,7 +49,7 @@ def trapezoid_j(points: Sequence[tuple[float, float]], begin_s: float, end_s: fl
     lo, hi = bisect.bisect_right(times, begin_s), bisect.bisect_left(times, end_s)
     knots = [(begin_s, _power_at(points, times, begin_s))] + list(points[lo:hi])
     knots.append((end_s, _power_at(points, times, end_s)))
-    return sum((t1 - t0) * (p0 + p1) / 2.0 for (t0, p0), (t1, p1) in zip(knots, knots[1:]))
+    return sum((t1 - t0) * (p0 + p1) / 2.0 for (t0, p0), (t1, p1) in pairwise(knots))
 
 
 def _power_at(points: Sequence[tuple[float, float]], times: list[float], t_s: float) -> float:

@@ -50,7 +50,9 @@ class _OnnxRuntimeGpuRunner(Runner):
     def activate_impl(self) -> None:
         ort = self._ort
         if ort is None:
-            import onnxruntime as ort
+            import onnxruntime
+
+            ort = onnxruntime
         available = ort.get_available_providers()
         if self.provider not in available:
             exc = MissingDependency(f"onnxruntime-gpu ({self.provider})", purpose=f"the {self.name} runtime")

@@ -45,6 +45,7 @@ def check_onnx_operators(path: Path) -> None:
 def applicable(ctx: RunContext, state: RunState, variants: list[Variant], baseline: Any) -> list[Variant]:
     """A model given as a file (.onnx, .pt2) is deployed as it is: its pruning variants are skipped, said
     on the console and noted in the report; so are runtimes that cannot run an ONNX-only model."""
+    from harness.export.formats import FORMATS
     from harness.models.sources import FIXED_ARTIFACT_NOTE
     from harness.runtimes import RUNTIMES
 
@@ -61,7 +62,8 @@ def applicable(ctx: RunContext, state: RunState, variants: list[Variant], baseli
     if skipped:
         notes.append(FIXED_ARTIFACT_NOTE.format(what=what, name=spec.model.name, skipped=", ".join(skipped)))
     if baseline.kind == "onnx":
-        torch_only = [r for r in spec.runtimes if RUNTIMES.get(r).artifact_format == "torch.export"]
+        formats = {r: FORMATS[RUNTIMES.get(r).artifact_format] for r in spec.runtimes}
+        torch_only = [r for r, f in formats.items() if not (f.onnx_family or f.built_on_device)]
         if torch_only:
             notes.append(f"runtimes {', '.join(torch_only)} skipped: an ONNX model has no torch.export program to run")
     for note in notes:
@@ -105,6 +107,7 @@ def build_variants(ctx: RunContext, variants: list[Variant], baseline: Any, mode
 def plan_jobs(ctx: RunContext, state: RunState, variants: list[Variant], built: Built) -> list[Job]:
     """Every (variant, runtime) whose artifact format the runtime executes (failed builds included); a
     TensorRT job needs an ONNX file its engine can be built from, else the report says why it is missing."""
+    from harness.export.formats import FORMATS
     from harness.runtimes import RUNTIMES
 
     jobs = []
@@ -114,7 +117,7 @@ def plan_jobs(ctx: RunContext, state: RunState, variants: list[Variant], built: 
             fmt = RUNTIMES.get(runtime).artifact_format
             if isinstance(result, VariantError) or fmt in result.files:
                 jobs.append(Job(v, runtime, result))
-            elif fmt == "tensorrt-engine":  # built on the device that runs the job, from the variant's ONNX
+            elif FORMATS[fmt].built_on_device:  # a TensorRT engine, built on the device that runs the job
                 source, why_not = engine_source(result.files, v.quant.recipe if v.quant else None)
                 if source is not None:
                     jobs.append(Job(v, runtime, result))
@@ -123,8 +126,10 @@ def plan_jobs(ctx: RunContext, state: RunState, variants: list[Variant], built: 
     return jobs
 
 
-def build_engine(ctx: RunContext, v: Variant, result: BuiltVariant) -> tuple[Path, ArtifactInfo, EngineInfo]:
-    """Build (or reuse) the TensorRT engine of ``v`` for this device: (engine path, ArtifactInfo, EngineInfo)."""
+def build_engine(ctx: RunContext, v: Variant, result: BuiltVariant,
+                 fmt: str = "tensorrt-engine") -> tuple[Path, ArtifactInfo, EngineInfo]:
+    """Build (or reuse) the TensorRT engine of ``v`` for this device: (engine path, ArtifactInfo, EngineInfo);
+    ``fmt`` is the engine's artifact format (its runner's)."""
     from harness.export.inspect import file_sha256, inspect_onnx
     from harness.export.tensorrt import EngineSpec, engine_info, engine_spec_for_target
     from harness.export.tensorrt import build_engine as build_trt_engine
@@ -147,19 +152,19 @@ def build_engine(ctx: RunContext, v: Variant, result: BuiltVariant) -> tuple[Pat
     ctx.progress.log(f"TensorRT engine for {v.name} (from {source.name})")
     build = build_trt_engine(source, engine_spec, ctx.paths.cache_dir / "engines", device_name=cuda_device_name())
     info = engine_info(build, source_format)
-    artifact = replace(inspect_onnx(source), path=str(build.path), format="tensorrt-engine", file_mb=info.engine_mb,
+    artifact = replace(inspect_onnx(source), path=str(build.path), format=fmt, file_mb=info.engine_mb,
                        sha256=file_sha256(build.path))  # the file timed and scored is the engine
     return build.path, artifact, info
 
 
 def artifact_for(ctx: RunContext, job: Job) -> tuple[Path, ArtifactInfo, EngineInfo | None]:
     """The file a job scores and times, its inspection, and its engine summary (TensorRT)."""
-    from harness.export.inspect import inspect_onnx, inspect_program
+    from harness.export.formats import FORMATS, inspect_artifact
     from harness.runtimes import RUNTIMES
 
     assert isinstance(job.built, BuiltVariant)
     fmt = RUNTIMES.get(job.runtime).artifact_format
-    if fmt == "tensorrt-engine" and fmt not in job.built.files:
-        return build_engine(ctx, job.variant, job.built)
+    if FORMATS[fmt].built_on_device and fmt not in job.built.files:
+        return build_engine(ctx, job.variant, job.built, fmt)
     path = job.built.files[fmt]
-    return path, (inspect_onnx if fmt == "onnx" else inspect_program)(path), None
+    return path, inspect_artifact(path, fmt), None

@@ -17,9 +17,10 @@ from harness.stages.score import evaluate
 
 def member_runtime(runtimes: list[str]) -> str:
     """The runtime members are scored on: the first ONNX one, else the first."""
+    from harness.export.formats import FORMATS
     from harness.runtimes import RUNTIMES
 
-    onnx_runtimes = [r for r in runtimes if RUNTIMES.get(r).artifact_format == "onnx"]
+    onnx_runtimes = [r for r in runtimes if FORMATS[RUNTIMES.get(r).artifact_format].onnx_family]
     return (onnx_runtimes or runtimes)[0]
 
 
