@@ -356,7 +356,7 @@ class OperatingPoint:
     runtime: str
     batch_size: int
     prune_method: str  # none | magnitude | channel
-    prune_amount: float  # requested sparsity or channel ratio (0 for dense)
+    prune_amount: float | None  # requested sparsity or channel ratio (0 for dense); None: not known (harness bench)
     precision: str  # fp32 | int8
     status: str  # ok | failed
     error: str | None = None

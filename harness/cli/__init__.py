@@ -13,6 +13,8 @@ from typing import Protocol, cast
 
 import typer
 
+from harness.cli.bench import EXAMPLES as BENCH_EXAMPLES
+from harness.cli.bench import bench_command
 from harness.cli.fleet import submit_command, worker_command
 from harness.cli.inspect import inspect_command
 from harness.cli.pareto import card_command, pareto_command
@@ -38,6 +40,7 @@ app.command("submit", short_help="Queue an experiment's jobs for a fleet of devi
 app.command("worker", short_help="Run this device's queued jobs from the shared store.")(worker_command)
 app.command("pareto", short_help="The Pareto front of stored runs over any metrics.")(pareto_command)
 app.command("card", short_help="Re-render a run's model card from the store.")(card_command)
+app.command("bench", epilog=BENCH_EXAMPLES, short_help="Time one .onnx, .pt2 or TensorRT engine file (no accuracy).")(bench_command)
 
 
 @app.callback()

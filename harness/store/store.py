@@ -97,7 +97,7 @@ class Store:
     # ------------------------------------------------------------------ writes
 
     def create_run(
-        self, run_id: str, name: str, started_at: str, experiment_json: str, environment: Any, run_dir: str,
+        self, run_id: str, name: str, started_at: str, experiment_json: str, environment: Any, run_dir: str | None,
         experiment_hash: str | None = None,
     ) -> None:
         with self.engine.begin() as conn:
