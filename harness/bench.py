@@ -302,7 +302,7 @@ def choose_runtimes(spec: BenchSpec, fmt: str) -> list[str]:
         RUNTIMES.check(r)
         runner_format = RUNTIMES.get(r).artifact_format
         if not _runs_format(runner_format, fmt):
-            raise ConfigError(f"runtime {r!r} runs {runner_format} files; {spec.model} is a {fmt} file",
+            raise ConfigError(f"runtime {r!r} runs {runner_format} files, not {fmt} ({spec.model})",
                               hint="leave --runtime out to take the first runtime that runs it")
     if spec.target:
         check_target(SimpleNamespace(runtimes=spec.runtimes), spec.target)

@@ -13,7 +13,7 @@ import pytest
 from typer.testing import CliRunner
 
 from harness.bench import BenchSpec, bench, parse_shape
-from harness.errors import ConfigError, InputError, ParseError
+from harness.errors import ConfigError, DeviceUnavailable, InputError, ParseError
 
 #: a short stopping rule: the test checks the plumbing, test_latency the rule itself
 FAST = {"profile": "quick", "isolation": "inline", "warmup_runs": 2, "warmup_s": 0.0, "min_samples": 6,
@@ -100,8 +100,33 @@ def test_a_pt2_file_runs_on_torch_at_a_larger_batch(pt2_file):
 
 
 def test_a_runtime_that_cannot_run_the_format_is_named_with_it(onnx_file):
-    with pytest.raises(ConfigError, match=r"runtime 'torch' runs torch.export files; .*model.onnx is a onnx file"):
+    with pytest.raises(ConfigError, match=r"runtime 'torch' runs torch.export files, not onnx \(.*model.onnx\)"):
         bench(spec(onnx_file, runtimes=["torch"]))
+
+
+def test_a_target_offers_the_runtimes(onnx_file, pt2_file):
+    result = bench(spec(onnx_file, target="x86-cpu"))
+    assert result.target == "x86-cpu" and [r.runtime for r in result.runs] == ["onnxruntime"]
+    with pytest.raises(ConfigError, match="target x86-cpu has no runtime 'torch-cuda'"):
+        bench(spec(pt2_file, runtimes=["torch-cuda"], target="x86-cpu"))
+
+
+def test_a_tensorrt_engine_needs_the_shape_and_a_tensorrt_runtime(tmp_path):
+    from harness.bench import artifact_format, resolve_shape
+    from harness.runtimes import RUNTIMES
+
+    engine = tmp_path / "model.plan"
+    engine.write_bytes(b"serialized engine")
+    assert artifact_format(engine) == "tensorrt-engine"
+    assert artifact_format(tmp_path / "model.trt-qdq.onnx") == "onnx-trt-qdq"
+    with pytest.raises(ConfigError, match="not read from the file: give it with --shape"):
+        resolve_shape(engine, None, None, None)
+    assert resolve_shape(engine, None, [4, 3, 8, 8], None) == ([3, 8, 8], [4])
+    with pytest.raises(ConfigError, match="runtime 'onnxruntime' runs onnx files, not tensorrt-engine"):
+        bench(spec(engine, runtimes=["onnxruntime"]))
+    if RUNTIMES.get("tensorrt").unavailable_reason() is not None:  # this host has no TensorRT: exit 4, said why
+        with pytest.raises(DeviceUnavailable, match="tensorrt"):
+            bench(spec(engine, shape=[1, 3, 8, 8]))
 
 
 def test_a_dynamic_axis_other_than_the_batch_needs_the_shape(tmp_path):
