@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import json
 import tempfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -290,14 +290,17 @@ def choose_runtimes(spec: BenchSpec, fmt: str) -> list[str]:
 
     offered = load_target(spec.target).runtimes if spec.target else RUNTIMES.in_order()
     if not spec.runtimes:
-        candidates = [r for r in offered if _runs_format(RUNTIMES.get(r).artifact_format, fmt)]
-        reasons = {r: RUNTIMES.get(r).unavailable_reason() for r in candidates}
-        usable = [r for r in candidates if reasons[r] is None]
-        if not usable:
-            where = f"target {spec.target}" if spec.target else "the registry"
-            why = "; ".join(f"{r}: {w}" for r, w in reasons.items()) or f"no runtime of {where} runs {fmt} files"
-            raise DeviceUnavailable(f"no runtime can time {spec.model} ({fmt}) here: {why}")
-        return usable[:1]
+        reasons: dict[str, str] = {}
+        for r in offered:
+            if not _runs_format(RUNTIMES.get(r).artifact_format, fmt):
+                continue
+            reason = RUNTIMES.get(r).unavailable_reason()
+            if reason is None:
+                return [r]
+            reasons[r] = reason
+        where = f"target {spec.target}" if spec.target else "the registry"
+        why = "; ".join(f"{r}: {w}" for r, w in reasons.items()) or f"no runtime of {where} runs {fmt} files"
+        raise DeviceUnavailable(f"no runtime can time {spec.model} ({fmt}) here: {why}")
     for r in spec.runtimes:
         RUNTIMES.check(r)
         runner_format = RUNTIMES.get(r).artifact_format
@@ -347,6 +350,10 @@ def bench(spec: BenchSpec) -> BenchResult:
     started = now()
     sha, artifact_mb = file_sha256(path), path.stat().st_size / 2**20
     info, info_reason = _inspect(path, fmt)
+    if spec.store is not None:  # a store that cannot be opened fails before the timing, not after
+        from harness.store import open_store
+
+        open_store(spec.store).close()
     rule, threads = resolve_rule(ms), ms.threads or default_threads()
     runs = []
     with tempfile.TemporaryDirectory(prefix="harness-bench-") as tmp:
@@ -369,17 +376,11 @@ def bench(spec: BenchSpec) -> BenchResult:
     )
     if spec.export_times is not None:
         write_export_times(result, Path(spec.export_times))
-        result = _replace(result, export_times_path=str(spec.export_times))
+        result = replace(result, export_times_path=str(spec.export_times))
     if spec.store is not None:
         run_id, point_ids = store_bench(result, spec.store)
-        result = _replace(result, store=spec.store, run_id=run_id, point_ids=point_ids)
+        result = replace(result, store=spec.store, run_id=run_id, point_ids=point_ids)
     return result
-
-
-def _replace(result: BenchResult, **changes: Any) -> BenchResult:
-    from dataclasses import replace
-
-    return replace(result, **changes)
 
 
 def _inspect(path: Path, fmt: str) -> tuple[ArtifactInfo | None, str | None]:
