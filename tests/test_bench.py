@@ -244,3 +244,34 @@ def test_a_missing_file_is_exit_2_in_one_line_through_the_real_cli(tmp_path):
     assert "Traceback" not in proc.stderr
     lines = [line for line in proc.stderr.strip().splitlines() if line.startswith("error:")]
     assert len(lines) == 1 and "model file not found" in lines[0] and "absent.onnx" in lines[0]
+
+
+def test_a_fresh_measuring_process_reads_the_memory_stack_through_the_real_cli(onnx_file, tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "harness", "bench", str(onnx_file), "--profile", "quick", "--json",
+                           "--export-times", str(tmp_path / "t.json")], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    doc = json.loads(proc.stdout)
+    (run,) = doc["runs"]
+    assert 10 < run["memory"]["peak_rss_mb"] < 4000 and run["batches"][0]["latency"]["isolation"] == "process"
+    assert len(json.loads((tmp_path / "t.json").read_text())) == sum(
+        b["latency"]["n_samples"] + b["latency"]["n_warmup"] for b in run["batches"])
+
+
+def test_bench_builds_its_request_with_the_sweeps_function(onnx_file, monkeypatch):
+    import harness.stages.measure as stage
+
+    calls = []
+    real = stage.measure_request
+
+    def spy(*args, **kwargs):
+        calls.append(args)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(stage, "measure_request", spy)
+    bench(spec(onnx_file, runtimes=["onnxruntime"]))
+    assert len(calls) == 1 and calls[0][4] == "onnxruntime" and calls[0][-1] is None  # no reference logits
+
+
+def test_a_missing_inputs_file_is_a_config_error(onnx_file, tmp_path):
+    with pytest.raises(ConfigError, match="inputs file not found"):
+        bench(spec(onnx_file, inputs=tmp_path / "none.npy"))
