@@ -19,8 +19,8 @@ EXAMPLES = (
 
 
 def bench_command(
-    model: Annotated[Path, typer.Argument(help="The file to time: .onnx, .pt2, or a TensorRT engine (.engine, .plan, .trt).",
-                                          show_default=False)],
+    model: Annotated[Path, typer.Argument(metavar="MODEL", show_default=False,
+                                          help="The file to time: .onnx, .pt2, or a TensorRT engine (.engine, .plan, .trt).")],
     runtime: Annotated[
         list[str] | None,
         typer.Option("--runtime", "-r", help="Runtime to time it on (repeatable). Default: the first registered "
