@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import json
 import sys
-from types import SimpleNamespace
 
 import pytest
 from typer.testing import CliRunner
 
 from harness.cli import app, main
+from harness.compress.variants import Variant
+from harness.config import QuantSpec
 from harness.fleet import queue
 from harness.store import open_store
 from harness.store.views import front_table, latest_run, run_target
@@ -26,7 +27,8 @@ VARIANTS = [
 def _add_run(store, run_id: str, started: str, experiment: dict, column: int) -> None:
     store.create_run(run_id, "exp", started, json.dumps(experiment), {"cpu": "x"}, "/tmp")
     for name, prune, precision, *p50s, top1, worst in VARIANTS:
-        v = SimpleNamespace(variant_id=name, name=name, prune_method=prune, prune_amount=0.5, precision=precision)
+        quant = None if precision == "fp32" else QuantSpec(precision=precision)
+        v = Variant(name, name, prune, 0.5, {}, quant, None)
         store.upsert_variant(run_id, v, "ok", None, {})
         p = make_point(name, p50=p50s[column], top1=top1, worst=worst, name=name, prune=prune, precision=precision)
         store.add_result(run_id, name, "onnxruntime", [(p, None, None)])

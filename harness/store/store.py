@@ -10,13 +10,16 @@ from __future__ import annotations
 import io
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 import harness.store.schema as s
 from harness.errors import StoreError
 from harness.records import OperatingPoint, point_from_dict, to_dict
+
+if TYPE_CHECKING:
+    from harness.compress.variants import Variant
 
 
 def _json(value: Any) -> str:
@@ -120,7 +123,7 @@ class Store:
         with self.engine.begin() as conn:
             conn.execute(s.runs.update().where(s.runs.c.run_id == run_id).values(**encoded))
 
-    def upsert_variant(self, run_id: str, variant: Any, status: str, error: str | None, details: dict) -> None:
+    def upsert_variant(self, run_id: str, variant: Variant, status: str, error: str | None, details: dict) -> None:
         t = s.variants
         with self.engine.begin() as conn:
             key = (t.c.run_id == run_id) & (t.c.variant_id == variant.variant_id)
