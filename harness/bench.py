@@ -27,6 +27,7 @@ from typing import Annotated, Any
 import numpy as np
 from pydantic import Field
 
+from harness.compress.variants import Variant
 from harness.config import MeasureSpec, Spec
 from harness.errors import ConfigError, DeviceUnavailable, InputError, ParseError, first_line
 from harness.records import ArtifactInfo, EnvironmentInfo, MemoryStats, OperatingPoint, to_dict
@@ -417,19 +418,22 @@ def write_export_times(result: BenchResult, path: Path) -> None:
 
 
 @dataclass(frozen=True)
-class _BenchVariant:
-    """The variants row a stored bench run needs (its points refer to it)."""
+class BenchVariant(Variant):
+    """The variants row of a stored bench run (its points refer to it): a file whose recipe is not known
+    (``recipe_known`` False), with the precision read from the file. The row's ``prune_amount`` column
+    takes no NULL: it holds 0.0, and ``to_record`` (the row's spec) and the points hold None."""
 
-    variant_id: str
-    name: str
-    precision: str
-    prune_method: str = "unknown"
-    prune_amount: float = 0.0  # the column takes no NULL; details_json and the points say it is not known
-    seed: int | None = None
+    file_precision: str = "unknown"
+    seed: int | None = None  # type: ignore[assignment]  # no baseline seed: the row's column holds NULL
+
+    @property
+    def precision(self) -> str:
+        return self.file_precision
 
     def to_record(self) -> dict[str, Any]:
-        return {"variant_id": self.variant_id, "name": self.name, "source": "harness bench", "precision": self.precision,
-                "prune_method": None, "prune_amount": None, "unknown_reason": UNKNOWN_RECIPE_REASON}
+        return {"variant_id": self.variant_id, "name": self.name, "source": "harness bench",
+                "precision": self.file_precision, "prune_method": None, "prune_amount": None, "prune_options": None,
+                "quant": None, "parent_id": None, "seed": None, "unknown_reason": UNKNOWN_RECIPE_REASON}
 
 
 def bench_points(result: BenchResult) -> list[tuple[OperatingPoint, list[float], list[float]]]:
@@ -469,7 +473,10 @@ def store_bench(result: BenchResult, store: str) -> tuple[str, list[str]]:
     from harness.store import open_store
 
     points = bench_points(result)
-    variant = _BenchVariant(points[0][0].variant_id, points[0][0].variant_name, points[0][0].precision)
+    first = points[0][0]
+    variant = BenchVariant(first.variant_id, first.variant_name, prune_method="unknown", prune_amount=0.0,
+                           prune_options={}, quant=None, parent_id=None, recipe_known=False,
+                           file_precision=first.precision)
     st = open_store(store)
     run_id = new_run_id()
     try:

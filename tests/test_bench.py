@@ -227,6 +227,9 @@ def test_store_records_points_without_accuracy_that_results_show_lists(onnx_file
     st = open_store(db)
     try:
         row = st.run_row(result.run_id)
+        (variant,) = st.variant_rows(result.run_id)
+        assert (variant["prune_method"], variant["precision"], variant["seed"]) == ("unknown", "fp32", None)
+        assert json.loads(variant["spec_json"])["prune_amount"] is None
         assert len(st.latency_samples(result.run_id)["model.onnx@onnxruntime/bs1"]) == result.runs[0].batches[0].latency.n_samples
     finally:
         st.close()
