@@ -64,6 +64,7 @@ class ModelInput:
     name: str | None
     dims: list[int | str]
     dtype: str
+    ranges: dict[str, list[int | None]] = field(default_factory=dict)  # dynamic axis name -> [min, max] the file allows
 
 
 @dataclass(frozen=True)
@@ -188,7 +189,19 @@ def program_model_input(path: Path) -> ModelInput:
     if not isinstance(value, torch.Tensor):
         raise InputError(f"exported program {path}: its input {user_inputs[0]!r} records no example tensor")
     dims: list[int | str] = [d if isinstance(d, int) else str(d) for d in value.shape]
-    return ModelInput(str(user_inputs[0]), dims, str(torch.empty((), dtype=value.dtype).numpy().dtype))
+    ranges: dict[str, list[int | None]] = {}
+    for symbol, bounds in program.range_constraints.items():
+        if str(symbol) in dims:
+            ranges[str(symbol)] = [_bound(bounds.lower), _bound(bounds.upper)]
+    return ModelInput(str(user_inputs[0]), dims, str(torch.empty((), dtype=value.dtype).numpy().dtype), ranges)
+
+
+def _bound(value: Any) -> int | None:
+    """A range bound as an int; None for an unbounded (infinite) one."""
+    try:
+        return int(value)
+    except (TypeError, ValueError, OverflowError):
+        return None
 
 
 def model_input(path: Path, fmt: str) -> ModelInput | None:
@@ -228,6 +241,11 @@ def resolve_shape(path: Path, declared: ModelInput | None, shape: list[int] | No
     if shape is not None and len(shape) != len(dims):
         raise ConfigError(f"--shape {'x'.join(map(str, shape))} has {len(shape)} axes; {what} has {len(dims)} "
                           f"({_example(dims)})")
+    def allowed(axis: int, name: str, size: int) -> None:
+        low, high = declared.ranges.get(name, [None, None])
+        if (low is not None and size < low) or (high is not None and size > high):
+            raise ConfigError(f"{what} takes axis {axis} ({name!r}) from {low} to {high}; {size} is outside that")
+
     sample: list[int] = []
     for axis, d in enumerate(dims[1:], start=1):
         if isinstance(d, int):
@@ -238,6 +256,7 @@ def resolve_shape(path: Path, declared: ModelInput | None, shape: list[int] | No
             raise ConfigError(f"{what} has dynamic axis {axis} ({d!r}): give the full input shape with --shape, "
                               f"e.g. --shape {_example(dims)} with sizes for the ?")
         else:
+            allowed(axis, d, shape[axis])
             sample.append(shape[axis])
     batch = dims[0]
     if isinstance(batch, int):
@@ -246,7 +265,10 @@ def resolve_shape(path: Path, declared: ModelInput | None, shape: list[int] | No
             raise ConfigError(f"{what} has a static batch of {batch}; batch sizes {wanted} need a file exported "
                               "with a dynamic batch axis")
         return sample, [batch]
-    return sample, batch_sizes or [shape[0] if shape else 1]
+    sizes = batch_sizes or [shape[0] if shape else 1]
+    for b in sizes:
+        allowed(0, batch, b)
+    return sample, sizes
 
 
 def make_inputs(spec: BenchSpec, sample: list[int], dtype: str, rows: int) -> tuple[np.ndarray, str | None]:

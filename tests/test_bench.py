@@ -97,6 +97,9 @@ def test_the_default_runtime_is_the_first_that_runs_the_format(onnx_file, pt2_fi
 def test_a_pt2_file_runs_on_torch_at_a_larger_batch(pt2_file):
     result = bench(spec(pt2_file, runtimes=["torch"], measure={"batch_sizes": [4]}))
     assert result.runs[0].batches[0].latency.batch_size == 4 and result.input.n_rows == 4
+    batch_symbol = result.input.model_dims[0]
+    with pytest.raises(ConfigError, match=rf"takes axis 0 \({batch_symbol!r}\) from 1 to 4096; 5000 is outside"):
+        bench(spec(pt2_file, measure={"batch_sizes": [5000]}))
 
 
 def test_a_runtime_that_cannot_run_the_format_is_named_with_it(onnx_file):
