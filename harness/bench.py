@@ -92,6 +92,9 @@ class RuntimeBench:
 
 @dataclass(frozen=True)
 class BenchResult:
+    """One file timed on each runtime (``runs``), with what was fed and how it was measured. No accuracy
+    (``accuracy_unavailable_reason``); the stored run's id and points when ``store`` was given."""
+
     model_path: str
     artifact_format: str
     artifact_sha256: str
