@@ -153,6 +153,9 @@ METRIC_ALIASES: dict[str, str] = {"worst_group_recall": "worst_group_accuracy"}
 #: names of the fairness metrics (rows with ``fairness``)
 FAIRNESS_METRICS = frozenset(m.name for m in METRICS if m.fairness)
 
+#: metrics a latency budget may be set on (rows in ms)
+LATENCY_METRICS = tuple(m.name for m in METRICS if m.unit == "ms")
+
 
 def resolve_metric(name: str, what: str = "metric") -> str:
     """The catalog name of ``name`` (aliases resolved); :class:`ParseError` naming it if unknown."""
