@@ -202,3 +202,32 @@ def test_the_base_wheel_runs_without_torch(tmp_path):
 
 def _size_mb(folder: Path) -> float:
     return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file() and not p.is_symlink()) / 2**20
+
+
+def test_a_worker_without_the_runtime_library_puts_the_job_back_and_exits_3(tmp_path, monkeypatch):
+    from harness.fleet import queue, work
+    from harness.store import open_store
+
+    url = str(tmp_path / "fleet.db")
+    st = open_store(url)
+    st.create_run("run-1", "fleet", "t", "{}", {}, str(tmp_path))
+    queue.enqueue(st, "run-1", "cpu-x", [("variant-1", "onnxruntime")])
+    monkeypatch.setattr(deps, "is_available", lambda module: module.split(".")[0] != "onnxruntime")
+    with pytest.raises(MissingDependency, match=r"pip install 'harness\[cpu\]'"):
+        work(url, "cpu-x", tmp_path / "results")
+    assert queue.job_counts(st, "run-1") == {"queued": 1}  # another worker (or this one, installed) takes it
+    st.close()
+
+
+def test_a_run_without_matplotlib_notes_that_its_card_has_no_figures(monkeypatch):
+    from types import SimpleNamespace
+
+    from harness.config import ExperimentSpec
+    from harness.report.figures import NO_PLOTS
+    from harness.stages.finalize import run_notes
+
+    ctx = SimpleNamespace(spec=ExperimentSpec(), rule=SimpleNamespace(warmup_runs=1, warmup_s=0.1, min_samples=10,
+                                                                      min_duration_s=0.1))
+    assert not any(NO_PLOTS in n for n in run_notes(ctx, []))
+    monkeypatch.setattr(deps, "is_available", lambda module: module.split(".")[0] != "matplotlib")
+    assert f"the card has no figures: {NO_PLOTS}" in run_notes(ctx, [])
