@@ -92,8 +92,10 @@ def attach_bias(points: list[OperatingPoint], pops: Populations, dense_id: str, 
 def write_audit(
     variants, runtimes: list[str], pops: Populations, dataset: Dataset, run_dir: Path, chosen: OperatingPoint | None
 ) -> Path | None:
-    """CIE audit lists (CSV, one per compressed variant and runtime) and an image grid for the chosen point."""
+    """CIE audit lists (CSV, one per compressed variant and runtime) and an image grid for the chosen point
+    (when matplotlib, the plots extra, is installed)."""
     from harness.metrics.point_bias import cie_audit_rows
+    from harness.report.figures import plots_available
     from harness.report.gallery import plot_cie_gallery, write_csv
 
     ev, names = dataset.evaluation, dataset.class_names
@@ -107,6 +109,7 @@ def write_audit(
                 continue
             rows = cie_audit_rows(ev.y, ev.index, dense.argmax(2), comp.argmax(2), names, groups)
             write_csv(run_dir / "audit" / f"cie-{v.name}@{runtime}.csv", rows)
-            if chosen is not None and (chosen.variant_id, chosen.runtime) == (v.variant_id, runtime) and rows:
+            if chosen is not None and (chosen.variant_id, chosen.runtime) == (v.variant_id, runtime) and rows \
+                    and plots_available():
                 gallery = plot_cie_gallery(rows, ev.x, run_dir / "cie_gallery.png", title=f"CIE: {v.name} on {runtime}")
     return gallery

@@ -44,15 +44,19 @@ class UnknownNameError(ConfigError):
 
 
 class MissingDependency(HarnessError):
-    """An optional library is not installed."""
+    """An optional library is not installed; with ``extra``, the one-line message names its ``pip install``."""
 
     exit_code = 3
 
     def __init__(self, package: str, *, extra: str | None = None, purpose: str = "") -> None:
-        install = f"pip install 'harness[{extra}]'" if extra else f"pip install {package}"
-        what = f" (needed for {purpose})" if purpose else ""
-        super().__init__(f"{package} is not installed{what}", hint=install)
+        if extra:  # one line that names the install: "Parquet export needs pyarrow (the parquet extra): pip install ..."
+            super().__init__(f"{purpose or 'this command'} needs {package} (the {extra} extra): "
+                             f"pip install 'harness[{extra}]'")
+        else:
+            what = f" (needed for {purpose})" if purpose else ""
+            super().__init__(f"{package} is not installed{what}", hint=f"pip install {package}")
         self.package = package
+        self.extra = extra
 
 
 class DeviceUnavailable(HarnessError):

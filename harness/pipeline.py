@@ -37,6 +37,7 @@ def run_stages(ctx: RunContext, state: RunState, executor: Executor) -> RunRepor
     from harness.stages import build, finalize, population
 
     spec = ctx.spec
+    build.require_installed(spec, f"experiment {spec.name!r}", runtimes=isinstance(executor, LocalExecutor))
     start_run(ctx, state)
     try:
         dataset = DATASETS.get(spec.dataset.name)(spec.dataset, spec.seed)

@@ -96,7 +96,7 @@ def test_parquet_without_pyarrow_is_a_missing_dependency(two_runs, tmp_path, mon
     monkeypatch.setitem(sys.modules, "pyarrow", None)  # makes `import pyarrow` raise ImportError
     result = CliRunner().invoke(app, ["results", "export", ids[1], "--format", "parquet", "--out", str(tmp_path), "--store", str(store)])
     assert isinstance(result.exception, MissingDependency)
-    assert result.exception.exit_code == 3 and "harness[parquet]" in result.exception.hint
+    assert result.exception.exit_code == 3 and "pip install 'harness[parquet]'" in str(result.exception)
 
 
 def test_compare_matches_points_of_two_runs(two_runs):

@@ -1,8 +1,9 @@
 """The ``harness`` command line: parse -> spec -> one library call -> render.
 
 Every :class:`~harness.errors.HarnessError` becomes one red line on stderr and the
-exit code declared on its class (see the README); anything else is a bug and keeps
-its traceback (also shown for every error with ``HARNESS_DEBUG=1``).
+exit code declared on its class (see the README); so does an import of a module that an
+extra installs (exit code 3, naming the ``pip install`` line); anything else is a bug and
+keeps its traceback (also shown for every error with ``HARNESS_DEBUG=1``).
 """
 
 from __future__ import annotations
@@ -60,6 +61,12 @@ def _click_exception() -> type[Exception]:
     return next(c for c in typer.BadParameter.__mro__ if c.__name__ == "ClickException")
 
 
+def _command_name() -> str:
+    """``harness <command>`` as invoked (the first argument that is not an option)."""
+    words = [a for a in sys.argv[1:] if not a.startswith("-")][:1]
+    return " ".join(["harness", *words])
+
+
 def main() -> None:
     from harness.errors import HarnessError
 
@@ -73,6 +80,16 @@ def main() -> None:
 
         error_line(str(exc), exc.hint)
         sys.exit(exc.exit_code)
+    except ModuleNotFoundError as exc:  # a module an extra installs (deps.EXTRAS): exit code 3 with its pip line
+        from harness.deps import missing_from_import
+
+        missing = missing_from_import(exc, _command_name())
+        if missing is None or os.environ.get("HARNESS_DEBUG"):
+            raise
+        from harness.cli._output import error_line
+
+        error_line(str(missing))
+        sys.exit(missing.exit_code)
     except OSError as exc:  # a file the harness could not read or write: one line with its path and the reason
         if os.environ.get("HARNESS_DEBUG"):
             raise

@@ -23,6 +23,9 @@ from harness.data.preprocess import convert_channels, resize
 
 
 def load_digits_dataset(spec: DatasetSpec, seed: int) -> Dataset:
+    from harness import deps
+
+    deps.require("sklearn", "build", "the digits dataset")
     from sklearn.datasets import load_digits
 
     check_spec(spec, "digits", path=False)

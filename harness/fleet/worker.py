@@ -24,7 +24,7 @@ from harness.atomic import atomic_write_bytes
 from harness.compress.variants import Variant
 from harness.config import ExperimentSpec, QuantSpec
 from harness.data.base import Dataset, Split
-from harness.errors import ConfigError, StoreError
+from harness.errors import ConfigError, MissingDependency, StoreError
 from harness.export.formats import FORMATS
 from harness.fleet.executor import EVAL_BLOB, GROUP_LEVELS_BLOB, QueueExecutor, artifact_blob
 from harness.progress import ProgressReporter
@@ -131,6 +131,7 @@ def work(store_url: str, target: str, results_dir: Path, progress: ProgressRepor
          lease_s: float = 900.0, max_jobs: int | None = None, wait: bool = False, poll_s: float = 2.0,
          worker_id: str | None = None) -> WorkSummary:
     """Claim and run jobs for ``target`` until the queue is empty (or forever with ``wait``)."""
+    from harness.runtimes import RUNTIMES
     from harness.stages.finalize import finalize
     from harness.stages.job import run_job
 
@@ -145,6 +146,11 @@ def work(store_url: str, target: str, results_dir: Path, progress: ProgressRepor
                     break
                 time.sleep(poll_s)
                 continue
+            try:  # a runtime library this machine lacks: the job goes back to the queue, the worker exits 3
+                RUNTIMES.get(claimed.runtime).require_installed()
+            except MissingDependency:
+                queue.finish(store, claimed, summary.worker, "queued")
+                raise
             run = _reopen(store, claimed.run_id, results_dir, store_url, progress)
             try:
                 variant = next(v for v in run.variants if v.variant_id == claimed.variant_id)

@@ -31,7 +31,7 @@ pynvml: Any = None  # replaced by the real module on first use
 COUNTER_PERIOD_S = 0.1  # the energy counter's update period (Zeus: as slow as ~10 Hz)
 POWER_PERIOD_S = 0.1  # instantaneous power before Ampere
 AVERAGED_POWER_PERIOD_S = 1.0  # Ampere and newer: nvmlDeviceGetPowerUsage is a 1-s average
-NOT_INSTALLED = "nvidia-ml-py is not installed (pip install 'harness[gpu]')"
+NOT_INSTALLED = "nvidia-ml-py is not installed (pip install 'harness[cuda]')"
 
 
 def _load_pynvml() -> Any:

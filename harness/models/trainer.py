@@ -51,6 +51,9 @@ def train_models(
     progress: ProgressReporter | None = None,
 ) -> list[TrainedModel]:
     """Train ``spec.model`` on ``spec.dataset`` for seeds ``spec.seed`` .. ``spec.seed + seeds - 1``."""
+    from harness import deps
+
+    deps.require("torch", "build", "training a model")
     import torch
 
     from harness.data import DATASETS

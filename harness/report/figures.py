@@ -1,8 +1,9 @@
 """The card's figures: which exist and why not (pure), and drawing them (PNG + SVG).
 
 :func:`figure_plan` decides, from the record and the raw data handed in, which figures a
-card has and, for each one it lacks, the reason; it draws nothing, so the Markdown card
-re-rendered from the store names exactly the figures the run wrote. :func:`write_figures`
+card has and, for each one it lacks, the reason (every one of them when matplotlib, the
+plots extra, is not installed); it draws nothing, so the Markdown card re-rendered from the
+store names exactly the figures the run wrote. :func:`write_figures`
 draws the planned ones (matplotlib, Agg, imported inside) and returns their bytes for the
 self-contained HTML card.
 """
@@ -10,13 +11,15 @@ self-contained HTML card.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from harness.records import OperatingPoint, RunReport
 from harness.report.document import Figure
 
 FRONT, RECALL_DELTA, LATENCY, POWER, CIE_GALLERY = "front", "recall_delta", "latency", "power", "cie_gallery"
+#: every figure's reason when matplotlib (the plots extra) is not installed: the card is written without figures
+NO_PLOTS = "matplotlib is not installed, so no figure was drawn (pip install 'harness[plots]')"
 
 
 @dataclass(frozen=True)
@@ -114,7 +117,17 @@ def figure_plan(
     else:
         plan[CIE_GALLERY] = Figure(CIE_GALLERY, "CIE audit gallery", "",
                                    missing="no CIE gallery was written (no compressed point with CIE examples)")
+    if not plots_available():
+        plan = {k: f if k == CIE_GALLERY and f.files else replace(f, caption="", files=(), missing=NO_PLOTS)
+                for k, f in plan.items()}
     return plan
+
+
+def plots_available() -> bool:
+    """Whether matplotlib (the plots extra) is installed; without it a card has no figures, each saying why."""
+    from harness import deps
+
+    return deps.is_available("matplotlib")
 
 
 # --------------------------------------------------------------------------- drawing

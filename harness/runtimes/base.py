@@ -12,6 +12,8 @@ loading anything:
 * ``device_kind``: ``"cpu"`` or ``"cuda"`` (an NVIDIA GPU: NVML readings, GPU clock locking,
   meters offered to GPU runtimes);
 * ``capabilities``: a :class:`RunnerCapabilities` naming the optional hooks it fills;
+* ``requires``: ``(module, extra)`` pairs it imports when it loads, each installed by that harness
+  extra (:meth:`Runner.require_installed` raises exit code 3 with the ``pip install`` line);
 * :meth:`Runner.unavailable_reason`: ``None`` when this host can run it, else one line saying
   why not (a missing library, no CUDA device), without loading an artifact.
 
@@ -70,6 +72,7 @@ class Runner(ABC):
     description: ClassVar[str]
     device_kind: ClassVar[DeviceKind] = "cpu"
     capabilities: ClassVar[RunnerCapabilities] = RunnerCapabilities()
+    requires: ClassVar[tuple[tuple[str, str], ...]] = ()  # (module, harness extra that installs it)
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -91,7 +94,17 @@ class Runner(ABC):
         """``None`` when this host can run the runtime, else one line saying why not. Loads no artifact."""
         return None
 
+    @classmethod
+    def require_installed(cls) -> None:
+        """Raise :class:`~harness.errors.MissingDependency` (exit code 3, naming the ``pip install``
+        line) for the first module of ``requires`` that is not installed."""
+        from harness import deps
+
+        for module, extra in cls.requires:
+            deps.require(module, extra, f"the {cls.name} runtime")
+
     def __enter__(self) -> Runner:
+        self.require_installed()
         if not self.artifact.exists():
             raise InputError(f"{self.name}: artifact not found: {self.artifact}")
         self.activate_impl()
@@ -145,13 +158,15 @@ class Runner(ABC):
         return None
 
 
-def missing_modules_reason(*modules: str) -> str | None:
-    """``"<module> is not installed"`` for the first of ``modules`` not found on the path, else None."""
+def missing_modules_reason(*modules: str, extra: str | None = None) -> str | None:
+    """``"<module> is not installed (pip install 'harness[<extra>]')"`` for the first of ``modules`` not
+    found on the path, else None; ``extra`` defaults to the one :data:`harness.deps.EXTRAS` names."""
     from harness import deps
 
     for module in modules:
         if not deps.is_available(module):
-            return f"{module} is not installed"
+            known = extra or deps.EXTRAS.get(module, ("", ""))[1]
+            return f"{module} is not installed ({deps.install_line(known)})" if known else f"{module} is not installed"
     return None
 
 

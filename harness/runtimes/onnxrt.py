@@ -42,6 +42,7 @@ class OnnxRuntimeRunner(Runner):
     artifact_format = "onnx"
     description = "onnxruntime CPUExecutionProvider, graph optimisation level ORT_ENABLE_ALL"
     device_kind = "cpu"
+    requires = (("onnxruntime", "cpu"),)
 
     @classmethod
     def unavailable_reason(cls) -> str | None:

@@ -25,11 +25,12 @@ GPU_BUILD_HINT = ("pip uninstall onnxruntime && pip install onnxruntime-gpu (x86
 class _OnnxRuntimeGpuRunner(Runner):
     artifact_format = "onnx"
     device_kind = "cuda"
+    requires = (("onnxruntime", "cuda"),)  # onnxruntime-gpu: the cuda extra
     provider: ClassVar[str]
 
     @classmethod
     def unavailable_reason(cls) -> str | None:
-        missing = missing_modules_reason("onnxruntime")
+        missing = missing_modules_reason("onnxruntime", extra="cuda")
         if missing:
             return missing
         import onnxruntime as ort

@@ -12,6 +12,7 @@ class TorchEagerRunner(Runner):
     artifact_format = "torch.export"
     description = "torch eager (CPU) running the saved torch.export program, inference_mode"
     device_kind = "cpu"
+    requires = (("torch", "build"),)
 
     @classmethod
     def unavailable_reason(cls) -> str | None:

@@ -34,6 +34,7 @@ class TorchCudaRunner(Runner):
     description = "torch eager on cuda:0 running the saved torch.export program, inference_mode, own stream"
     device_kind = "cuda"
     capabilities = RunnerCapabilities(gpu_timing=True, pipelined_throughput=True, peak_gpu_memory=True)
+    requires = (("torch", "build"),)
     compile = False
 
     def __init__(self, artifact: Path, *, threads: int | None = None, torch_module: Any = None,

@@ -40,6 +40,7 @@ class TorchKernelsRunner(Runner):
         "quantized per batch; fp16 elsewhere; CUDA only"
     )
     device_kind = "cuda"
+    requires = (("torch", "build"),)  # triton (the kernels extra) only for the Triton backend
 
     def __init__(self, artifact: Path, *, threads: int | None = None, mode: str = "2:4+int8",
                  backend: str = "auto", torch_module: Any = None, device: str = "cuda:0") -> None:
@@ -63,7 +64,7 @@ class TorchKernelsRunner(Runner):
             build = "a CPU-only build of torch" if torch.version.cuda is None else f"CUDA {torch.version.cuda}"
             raise DeviceUnavailable(NO_CUDA.format(build=build), hint=NO_CUDA_HINT)
         if self.backend in ("auto", "triton"):
-            require("triton", extra="kernels", purpose="the torch-kernels runtime's Triton kernels")
+            require("triton", "kernels", "the torch-kernels runtime's Triton kernels")
         from harness.kernels.graph import load_swapped_program
 
         if self.threads:

@@ -9,6 +9,7 @@ from typing import Any
 
 from harness.artifacts import BuiltVariant, build_fp32, build_from_file, build_quantized
 from harness.compress.variants import Variant
+from harness.config import ExperimentSpec
 from harness.errors import VariantError
 from harness.export.tensorrt import engine_source
 from harness.records import ArtifactInfo, EngineInfo
@@ -24,6 +25,27 @@ class Job:
     variant: Variant
     runtime: str
     built: BuiltVariant | VariantError
+
+
+def require_installed(spec: ExperimentSpec, what: str, *, runtimes: bool = True) -> None:
+    """:class:`~harness.errors.MissingDependency` (exit code 3, naming the ``pip install`` line) before a run
+    starts when this machine lacks a library the run needs: the build stack (the build extra: torch,
+    torch-pruning when it prunes, onnxscript when it exports ONNX) for a model that is not an ONNX file,
+    and, with ``runtimes`` (the jobs run on this machine), each requested runtime's own library."""
+    from harness import deps
+    from harness.export.formats import FORMATS
+    from harness.model_names import source_kind
+    from harness.runtimes import RUNTIMES
+
+    runners = [RUNTIMES.get(r) for r in spec.runtimes]
+    if source_kind(spec.model.name) != "onnx":
+        deps.require("torch", "build", what)
+        if spec.prune:
+            deps.require("torch_pruning", "build", what)
+        if any(FORMATS[r.artifact_format].onnx_family for r in runners):
+            deps.require("onnxscript", "build", what)
+    for runner in runners if runtimes else []:
+        runner.require_installed()
 
 
 def check_onnx_operators(path: Path) -> None:

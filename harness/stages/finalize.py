@@ -11,6 +11,7 @@ from harness.analysis import attach_bias, write_audit
 from harness.compress.variants import Variant
 from harness.pareto import pareto_front, parse_objective
 from harness.records import DatasetInfo, OperatingPoint, RunReport, to_dict
+from harness.report.figures import NO_PLOTS, plots_available
 from harness.selection import rebase, select_for_spec
 from harness.stages.context import RunContext, RunState, now
 
@@ -31,6 +32,8 @@ def run_notes(ctx: RunContext, points: list[OperatingPoint]) -> list[str]:
             "population = 1: CIE is plain disagreement between one dense and one compressed model; "
             "use population = 5 or more for the modal CIE of Hooker et al."
         )
+    if not plots_available():
+        notes.append(f"the card has no figures: {NO_PLOTS}")
     energy_reasons = {p.energy.unavailable_reason for p in points if p.energy and p.energy.unavailable_reason}
     notes += [f"energy not measured: {reason}" for reason in sorted(energy_reasons)]
     if spec.measure.profile == "quick":
