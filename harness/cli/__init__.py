@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Protocol, cast
+from typing import Annotated, Protocol, cast
 
 import typer
 
@@ -40,8 +40,31 @@ app.command("pareto", short_help="The Pareto front of stored runs over any metri
 app.command("card", short_help="Re-render a run's model card from the store.")(card_command)
 
 
+def installed_version() -> str:
+    """The installed distribution's version (``importlib.metadata``), else the package's own."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("harness")
+    except PackageNotFoundError:
+        from harness import __version__
+
+        return __version__
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(f"harness {installed_version()}")
+        raise typer.Exit(0)
+
+
 @app.callback()
-def _root() -> None:
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_print_version, is_eager=True, help="Print the installed version and exit."),
+    ] = False,
+) -> None:
     """Prune, quantize, export, measure and evaluate a model; pick a fair operating point."""
 
 
