@@ -26,6 +26,8 @@ app = typer.Typer(
     name="harness",
     no_args_is_help=True,
     add_completion=False,
+    # plain click help: a flag is listed without a type placeholder (the rich panels print `<bool>` for it)
+    rich_markup_mode=None,
     context_settings={"help_option_names": ["-h", "--help"]},
     help="Choose how to ship a compressed image classifier without silently hurting the people it serves.",
 )
