@@ -82,9 +82,13 @@ def test_cli_prints_json_with_per_layer_facts_and_totals(tiny_onnx):
     assert doc["macs"] == inspect_model(tiny_onnx).macs
 
 
-def test_cli_table_names_the_columns_and_a_missing_file_exits_5_with_one_line(tiny_onnx, tmp_path):
+def test_cli_table_names_the_columns_and_a_missing_file_exits_2_with_one_line(tiny_onnx, tmp_path):
     proc = _cli(str(tiny_onnx))
     assert proc.returncode == 0 and "2:4" in proc.stdout and "MACs per sample" in proc.stdout
     proc = _cli(str(tmp_path / "nope.onnx"))
-    assert proc.returncode == 5 and proc.stderr.strip().startswith("error: ONNX file not found")
+    assert proc.returncode == 2 and proc.stderr.strip().startswith("error: model file not found")
     assert len(proc.stderr.strip().splitlines()) == 1
+    bad = tmp_path / "bad.onnx"
+    bad.write_text("not a model")
+    proc = _cli(str(bad))  # a file that is there but unusable stays unusable input
+    assert proc.returncode == 5 and len(proc.stderr.strip().splitlines()) == 1

@@ -28,9 +28,12 @@ def inspect_command(
     from rich.table import Table
 
     from harness.cli._output import plain, stdout
+    from harness.errors import ConfigError
     from harness.export.report import inspect_model
     from harness.records import to_dict
 
+    if not model.is_file():  # a path that names no file is a bad argument (exit 2), as for an experiment file
+        raise ConfigError(f"model file not found: {model}")
     report = inspect_model(model)
     if json_output:
         typer.echo(json.dumps(to_dict(report), indent=2))
