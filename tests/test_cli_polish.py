@@ -30,3 +30,22 @@ def test_boolean_options_are_flags_without_a_type_placeholder_in_help():
             assert noise not in result.output, (command, noise, result.output)
     run_help = CliRunner().invoke(app, ["run", "--help"], terminal_width=200).output
     assert "--quick " in run_help and "--resume " in run_help and "--json " in run_help
+
+
+def test_the_run_table_prints_metrics_in_the_catalog_format():
+    from types import SimpleNamespace
+
+    from rich.console import Console
+
+    from harness.cli._output import points_table
+    from harness.metric_catalog import format_value
+    from tests.points import make_point
+
+    point = make_point("dense@onnxruntime/b1", top1=0.9812, p50=0.4963)
+    report = SimpleNamespace(run_id="r1", selection=SimpleNamespace(point_id=point.point_id), points=[point])
+    console = Console(width=300, record=True)
+    console.print(points_table(report))
+    text = console.export_text()
+    assert format_value("top1", 0.9812) == "98.1%" and "98.1%" in text
+    assert format_value("p50_ms", 0.4963) in text
+

@@ -172,3 +172,18 @@ def test_card_formats_and_latest_run_default(two_runs):
     assert "http://" not in html and "https://" not in html
     result = CliRunner().invoke(app, ["card", ids[1], "--format", "pdf", "--store", str(store)])
     assert result.exit_code == 2 and "md, html, json" in result.output
+
+
+def test_tables_print_every_metric_in_the_catalog_format(two_runs):
+    from harness.metric_catalog import format_value
+
+    store, ids = two_runs
+    points = json.loads(invoke("results", "show", ids[0], "--store", str(store), "--json"))["points"]
+    shown = CliRunner().invoke(app, ["results", "show", ids[0], "--store", str(store)], terminal_width=400).stdout
+    rows = json.loads(invoke("results", "compare", *ids, "--store", str(store), "--json"))
+    compared = CliRunner().invoke(app, ["results", "compare", *ids, "--store", str(store)], terminal_width=400).stdout
+    for p in points:  # top-1 as a percentage, as in `harness run`'s table and the card, never a bare fraction
+        assert format_value("top1", p["top1"]) in shown and format_value("p50_ms", p["p50_ms"]) in shown
+        assert f" {p['top1']:.4g} " not in shown
+    for r in rows:
+        assert format_value("top1", r["top1_a"]) in compared

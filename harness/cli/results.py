@@ -32,7 +32,37 @@ def _open(store: str | None):
     return open_store(path)
 
 
+#: table columns that hold a catalog metric under another name
+_COLUMN_METRICS = {"bias_amp_a_to_t_delta": "bias_amp_delta", "calibrated_bias_amp_a_to_t_delta": "bias_amp_delta",
+                   "delta": "top1_delta"}
+
+
+def _column_metric(column: str) -> str | None:
+    """The catalog metric a column shows (``top1``, ``top1_a`` / ``top1_b`` in a comparison), if any."""
+    from harness.metric_catalog import BY_NAME
+
+    for name in (column, column.removesuffix("_a"), column.removesuffix("_b")):
+        name = _COLUMN_METRICS.get(name, name)
+        if name in BY_NAME:
+            return name
+    return None
+
+
+def _cell(column: str, value) -> str:
+    from harness.cli._output import metric_cell
+
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return str(value)
+    name = _column_metric(column)
+    if name is not None and isinstance(value, int | float):
+        return metric_cell(name, value)
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
 def _table(title: str, rows: list[dict], columns: list[str]):
+    """Rows as a table; metric columns in the catalog's format (the one the card and reasons use)."""
     from rich.table import Table
 
     from harness.cli._output import plain
@@ -41,7 +71,7 @@ def _table(title: str, rows: list[dict], columns: list[str]):
     for c in columns:
         table.add_column(c)
     for row in rows:  # cells hold user text (run ids, names, labels): never rich markup
-        table.add_row(*(plain("" if row.get(c) is None else f"{row[c]:.4g}" if isinstance(row[c], float) else row[c]) for c in columns))
+        table.add_row(*(plain(_cell(c, row.get(c))) for c in columns))
     return table
 
 
