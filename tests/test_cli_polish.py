@@ -49,3 +49,23 @@ def test_the_run_table_prints_metrics_in_the_catalog_format():
     assert format_value("top1", 0.9812) == "98.1%" and "98.1%" in text
     assert format_value("p50_ms", 0.4963) in text
 
+
+def test_piped_results_show_prints_long_point_ids_whole(tmp_path):
+    import json
+    from types import SimpleNamespace
+
+    from harness.store import open_store
+    from tests.points import make_point
+
+    name = "magnitude-0.5+finetune+int8-per-channel-calibrated-on-the-long-tailed-split-" + "x" * 20
+    store = open_store(tmp_path / "harness.db")
+    store.create_run("r1", "exp", "2026-01-01T00:00:00", json.dumps({}), {"cpu": "x"}, "/tmp")
+    store.upsert_variant("r1", SimpleNamespace(variant_id=name, name=name, prune_method="magnitude", prune_amount=0.5,
+                                               precision="int8", seed=0, to_record=dict), "ok", None, {})
+    point = make_point(name, name=name, prune="magnitude", precision="int8")
+    store.add_result("r1", point.variant_id, "onnxruntime", [(point, None, None)])
+    store.close()
+    proc = harness("results", "show", "r1", "--store", str(tmp_path / "harness.db"))  # stdout is a pipe
+    assert proc.returncode == 0, proc.stderr
+    assert point.point_id in proc.stdout and "…" not in proc.stdout
+    assert any(point.point_id in line for line in proc.stdout.splitlines())  # on one line, not folded

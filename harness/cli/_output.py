@@ -13,9 +13,14 @@ from rich.text import Text
 from harness.metric_catalog import format_value, read_metrics
 from harness.progress import ProgressReporter, Task
 
-# wide enough for the points table when output is piped (rich assumes 80 columns then)
-stderr = Console(stderr=True, width=None if Console(stderr=True).is_terminal else 140)
-stdout = Console(width=None if Console().is_terminal else 140)
+#: the width of a stream that is not a terminal (a pipe, a file): tables print at their natural width,
+#: so ids and names are never cut or ellipsized (rich would assume 80 columns there)
+PIPED_WIDTH = 100_000
+stderr = Console(stderr=True, width=None if Console(stderr=True).is_terminal else PIPED_WIDTH)
+stdout = Console(width=None if Console().is_terminal else PIPED_WIDTH)
+
+#: columns holding ids and names: in a narrow terminal they fold onto the next line, never ellipsized
+ID_COLUMNS = frozenset({"point", "point_id", "run_id", "variant_name", "variant_id", "experiment", "chosen_point", "group"})
 
 
 def printable(value: object, *, lines: bool = False) -> str:
@@ -98,7 +103,7 @@ def points_table(report) -> Table:
     table = Table(title=plain(f"run {report.run_id}: operating points (* chosen)"), title_justify="left")
     for col in ["point", "prec", "sparsity", "top-1", "worst class", "p50", "p99", "RSS MB", "file MB", "front", "status"]:
         table.add_column(col, justify="left" if col in ("point", "prec", "status") else "right",
-                         no_wrap=col == "point")
+                         overflow="fold" if col in ID_COLUMNS else "ellipsis")
     chosen = report.selection.point_id
     for p in sorted(report.points, key=lambda p: (p.batch_size, p.runtime, p.point_id)):
         acc = p.accuracy

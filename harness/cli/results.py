@@ -65,11 +65,11 @@ def _table(title: str, rows: list[dict], columns: list[str]):
     """Rows as a table; metric columns in the catalog's format (the one the card and reasons use)."""
     from rich.table import Table
 
-    from harness.cli._output import plain
+    from harness.cli._output import ID_COLUMNS, plain
 
     table = Table(title=plain(title), title_justify="left")
     for c in columns:
-        table.add_column(c)
+        table.add_column(c, overflow="fold" if c in ID_COLUMNS else "ellipsis")
     for row in rows:  # cells hold user text (run ids, names, labels): never rich markup
         table.add_row(*(plain(_cell(c, row.get(c))) for c in columns))
     return table
