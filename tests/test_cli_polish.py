@@ -69,3 +69,37 @@ def test_piped_results_show_prints_long_point_ids_whole(tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert point.point_id in proc.stdout and "…" not in proc.stdout
     assert any(point.point_id in line for line in proc.stdout.splitlines())  # on one line, not folded
+
+
+def test_set_assignments_become_nested_overrides_that_change_the_spec():
+    from harness.cli.run import flag_overrides
+    from harness.experiment import load_experiment, set_overrides
+
+    assert set_overrides(["train.epochs=3", "measure.batch_sizes=[1,4]", "runtimes=['onnxruntime']",
+                          "dataset.name=digits", "model.options={ width = 0.5 }", "train.epochs=4"]) == {
+        "train": {"epochs": 4}, "measure": {"batch_sizes": [1, 4]}, "runtimes": ["onnxruntime"],
+        "dataset": {"name": "digits"}, "model": {"options": {"width": 0.5}},
+    }
+    overrides = flag_overrides(assignments=["train.epochs=3", "measure.batch_sizes=[1,4]", "measure.profile=standard",
+                                            "seed=5"], quick=True, seed=7)
+    assert overrides["measure"] == {"batch_sizes": [1, 4], "profile": "quick"}  # the named flag wins
+    spec = load_experiment(None, overrides)
+    assert spec.train.epochs == 3 and spec.measure.batch_sizes == [1, 4] and spec.seed == 7
+
+
+def test_set_with_an_unknown_key_or_a_bad_value_is_reported_like_the_file(tmp_path):
+    import pytest
+
+    from harness.errors import ConfigError
+    from harness.experiment import load_experiment, set_overrides
+
+    with pytest.raises(ConfigError, match="train.epochz"):
+        load_experiment(None, set_overrides(["train.epochz=3"]))
+    with pytest.raises(ConfigError, match="expected KEY=VALUE"):
+        set_overrides(["train.epochs"])
+    proc = harness("run", "--set", "train.epochz=3", "--results-dir", str(tmp_path))
+    assert proc.returncode == 2 and "train.epochz" in proc.stderr, proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1
+    proc = harness("run", "--set", "measure.batch_sizes=[0]", "--results-dir", str(tmp_path))
+    assert proc.returncode == 2 and "measure.batch_sizes" in proc.stderr, proc.stderr
+    assert not (tmp_path / "harness.db").exists()  # rejected before any work
