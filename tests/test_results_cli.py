@@ -187,3 +187,26 @@ def test_tables_print_every_metric_in_the_catalog_format(two_runs):
         assert f" {p['top1']:.4g} " not in shown
     for r in rows:
         assert format_value("top1", r["top1_a"]) in compared
+
+
+def test_compare_shows_p99_the_noise_band_energy_and_bias(two_runs):
+    store, ids = two_runs
+    rows = json.loads(invoke("results", "compare", ids[0], ids[1], "--store", str(store), "--json"))
+    shown = {p["point_id"]: p for p in json.loads(invoke("results", "show", ids[0], "--store", str(store), "--json"))["points"]}
+    for r in rows:
+        for side in "ab":
+            assert {f"p99_ms_{side}", f"p50_ci_ms_{side}", f"energy_per_inference_mj_{side}", f"worst_class_drop_{side}",
+                    f"cie_fraction_{side}", f"cev_{side}"} <= r.keys()
+            ci = r[f"p50_ci_ms_{side}"]
+            assert ci is not None and ci[0] <= r[f"p50_ms_{side}"] <= ci[1]
+            assert (r[f"energy_per_inference_mj_{side}"] is None) == bool(r[f"energy_unavailable_reason_{side}"])
+        point = next(p for p in shown.values() if p["variant_name"] == r["variant_name"])
+        assert r["cie_fraction_a"] == point["cie_fraction"] and r["worst_class_drop_a"] == point["worst_class_drop"]
+    int8 = next(r for r in rows if r["variant_name"] == "dense+int8")
+    assert int8["cie_fraction_a"] is not None
+    table = CliRunner().invoke(app, ["results", "compare", *ids, "--store", str(store)], terminal_width=500).stdout
+    for column in ("p99_ms_a", "p50_ci_ms_b", "energy_per_inference_mj_a", "worst_class_drop_b", "cie_fraction_a"):
+        assert column in table
+    if int8["energy_per_inference_mj_a"] is None:
+        assert f"energy per inference: n/a ({int8['energy_unavailable_reason_a']})" in table
+

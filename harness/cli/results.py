@@ -48,11 +48,11 @@ def _column_metric(column: str) -> str | None:
     return None
 
 
-def _cell(column: str, value) -> str:
+def _cell(column: str, value, missing: str = "") -> str:
     from harness.cli._output import metric_cell
 
     if value is None:
-        return ""
+        return missing
     if isinstance(value, bool):
         return str(value)
     name = _column_metric(column)
@@ -61,7 +61,7 @@ def _cell(column: str, value) -> str:
     return f"{value:.4g}" if isinstance(value, float) else str(value)
 
 
-def _table(title: str, rows: list[dict], columns: list[str]):
+def _table(title: str, rows: list[dict], columns: list[str], *, missing: str = ""):
     """Rows as a table; metric columns in the catalog's format (the one the card and reasons use)."""
     from rich.table import Table
 
@@ -71,7 +71,7 @@ def _table(title: str, rows: list[dict], columns: list[str]):
     for c in columns:
         table.add_column(c, overflow="fold" if c in ID_COLUMNS else "ellipsis")
     for row in rows:  # cells hold user text (run ids, names, labels): never rich markup
-        table.add_row(*(plain(_cell(c, row.get(c))) for c in columns))
+        table.add_row(*(plain(_cell(c, row.get(c), missing)) for c in columns))
     return table
 
 
@@ -193,8 +193,9 @@ def export(
 
 @results_app.command("compare")
 def compare(run_a: RunArg, run_b: RunArg, store: StoreOpt = None, json_output: JsonOpt = False) -> None:
-    """Two runs side by side, matched by variant, runtime and batch size."""
-    from harness.cli._output import stdout
+    """Two runs side by side, matched by variant, runtime and batch size: top-1, worst-class recall, p50
+    with its bootstrap interval (noise band), p99, energy per inference and the headline bias metrics."""
+    from harness.cli._output import plain, stdout
     from harness.store.views import compare_runs
 
     st = _open(store)
@@ -205,6 +206,19 @@ def compare(run_a: RunArg, run_b: RunArg, store: StoreOpt = None, json_output: J
     if json_output:
         typer.echo(json.dumps(rows, indent=2))
         return
-    columns = ["variant_name", "runtime", "batch_size", "top1_a", "top1_b", "worst_class_recall_a",
-               "worst_class_recall_b", "p50_ms_a", "p50_ms_b", "p50_ratio_b_over_a"]
-    stdout.print(_table(f"{run_a} (a) vs {run_b} (b)", rows, columns))
+    from harness.store.views import COMPARED_METRICS
+
+    shown = [m for m in COMPARED_METRICS if m != "cev" or any(r["cev_a"] is not None or r["cev_b"] is not None for r in rows)]
+    metric_columns = [f"{m}_{side}" for m in shown for side in "ab"]
+    metric_columns[metric_columns.index("p99_ms_a"):metric_columns.index("p99_ms_a")] = ["p50_ci_ms_a", "p50_ci_ms_b"]
+    columns = ["variant_name", "runtime", "batch_size", *metric_columns, "p50_ratio_b_over_a"]
+    table_rows = [{**r, **{f"p50_ci_ms_{side}": _band(r[f"p50_ci_ms_{side}"]) for side in "ab"}} for r in rows]
+    stdout.print(_table(f"{run_a} (a) vs {run_b} (b); p50_ci_ms: the p50's bootstrap interval (noise band)",
+                        table_rows, columns, missing="n/a"))
+    reasons = sorted({r[f"energy_unavailable_reason_{side}"] for r in rows for side in "ab"} - {None})
+    for reason in reasons:  # why energy is n/a (per point in --json)
+        stdout.print(plain(f"energy per inference: n/a ({reason})"))
+
+
+def _band(ci: list[float] | None) -> str | None:
+    return None if not ci else f"{ci[0]:.3f}-{ci[1]:.3f} ms"

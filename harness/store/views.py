@@ -126,8 +126,23 @@ def _write_parquet(path: Path, rows: list[dict[str, Any]]) -> None:
     pq.write_table(pa.table({c: [row.get(c) for row in rows] for c in columns}), path)
 
 
+#: the catalog metrics :func:`compare_runs` puts side by side, ``<metric>_a`` and ``<metric>_b``
+COMPARED_METRICS = ("top1", "worst_class_recall", "p50_ms", "p99_ms", "energy_per_inference_mj",
+                    "worst_class_drop", "cie_fraction", "cev")
+
+
+def _energy_reason(p: Any) -> str | None:
+    if p is None:
+        return "absent from this run"
+    if p.energy is None:
+        return "not measured: the operating point failed"
+    return p.energy.unavailable_reason if p.energy.energy_per_inference_mj is None else None
+
+
 def compare_runs(store: Store, run_a: str, run_b: str) -> list[dict[str, Any]]:
-    """Operating points matched by (variant name, runtime, batch): accuracy and latency side by side."""
+    """Operating points matched by (variant name, runtime, batch), side by side: accuracy, p50 with its
+    bootstrap interval (the noise band, ``p50_ci_ms``), p99, energy per inference (None with
+    ``energy_unavailable_reason``) and the headline bias metrics (worst-class drop, CIE fraction, CEV)."""
     require_run(store, run_a)
     require_run(store, run_b)
 
@@ -140,9 +155,11 @@ def compare_runs(store: Store, run_a: str, run_b: str) -> list[dict[str, Any]]:
         pa_, pb = a.get(key), b.get(key)
         row: dict[str, Any] = {"variant_name": key[0], "runtime": key[1], "batch_size": key[2]}
         for side, p in (("a", pa_), ("b", pb)):
-            row[f"top1_{side}"] = p.metric("top1") if p else None
-            row[f"worst_class_recall_{side}"] = p.metric("worst_class_recall") if p else None
-            row[f"p50_ms_{side}"] = p.metric("p50_ms") if p else None
+            for name in COMPARED_METRICS:
+                row[f"{name}_{side}"] = p.metric(name) if p else None
+            row[f"p50_ci_ms_{side}"] = p.latency.p50_ci_ms if p and p.latency else None
+            row[f"energy_unavailable_reason_{side}"] = (
+                _energy_reason(p) if row[f"energy_per_inference_mj_{side}"] is None else None)
             row[f"status_{side}"] = p.status if p else "absent"
         pa50, pb50 = row["p50_ms_a"], row["p50_ms_b"]
         row["p50_ratio_b_over_a"] = pb50 / pa50 if pa50 and pb50 else None
