@@ -210,3 +210,31 @@ def test_compare_shows_p99_the_noise_band_energy_and_bias(two_runs):
     if int8["energy_per_inference_mj_a"] is None:
         assert f"energy per inference: n/a ({int8['energy_unavailable_reason_a']})" in table
 
+
+def test_export_samples_writes_every_warmup_and_timed_sample_per_point(two_runs, tmp_path):
+    import pyarrow.parquet as pq
+
+    from harness.store import open_store
+
+    store, ids = two_runs
+    st = open_store(store)
+    points = st.operating_points(ids[0])
+    st.close()
+    (path,) = invoke("results", "export", ids[0], "--what", "samples", "--out", str(tmp_path), "--store", str(store)).split()
+    assert path.endswith(f"{ids[0]}-latency_samples.csv")
+    with open(path) as f:
+        rows = list(csv.DictReader(f))
+    for p in points:
+        mine = [r for r in rows if r["point_id"] == p.point_id]
+        timed = [float(r["latency_ms"]) for r in mine if r["phase"] == "timed"]
+        assert len(timed) == p.latency.n_samples and len([r for r in mine if r["phase"] == "warmup"]) == p.latency.n_warmup
+        assert min(timed) == pytest.approx(p.latency.min_ms)
+        assert [int(r["index"]) for r in mine if r["phase"] == "timed"] == list(range(len(timed)))
+    (jpath,) = invoke("results", "export", ids[0], "--what", "samples", "-f", "json", "--out", str(tmp_path), "--store", str(store)).split()
+    with open(jpath) as f:
+        assert len(json.load(f)["latency_samples"]) == len(rows)
+    (ppath,) = invoke("results", "export", ids[0], "--what", "samples", "-f", "parquet", "--out", str(tmp_path),
+                      "--store", str(store)).split()
+    assert pq.read_table(ppath).num_rows == len(rows)
+    result = CliRunner().invoke(app, ["results", "export", ids[0], "--what", "nope", "--out", str(tmp_path), "--store", str(store)])
+    assert "unknown export 'nope'" in str(result.exception)

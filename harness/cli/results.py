@@ -174,9 +174,12 @@ def export(
     fmt: Annotated[str, typer.Option("--format", "-f", help="csv | parquet | json")] = "csv",
     out: Annotated[Path, typer.Option("--out", "-o", help="Directory to write into (created if missing).")] = Path("."),
     force: Annotated[bool, typer.Option("--force", help="Overwrite tables already exported there.")] = False,
+    what: Annotated[str, typer.Option("--what", help="tables (points, per class, per evaluation sample) | samples "
+                                      "(every warm-up and timed latency sample of every point)")] = "tables",
     store: StoreOpt = None,
 ) -> None:
-    """Write a run as tables: one row per operating point, plus per-class and per-sample tables.
+    """Write a run as tables: one row per operating point, plus per-class and per-sample tables; with
+    --what samples, one row per raw latency sample (warm-up and timed) of every point.
 
     A file already there is refused unless --force.
     """
@@ -184,7 +187,7 @@ def export(
 
     st = _open(store)
     try:
-        paths = export_run(st, run_id, fmt, out, overwrite=force)
+        paths = export_run(st, run_id, fmt, out, overwrite=force, what=what)
     finally:
         st.close()
     for p in paths:

@@ -82,17 +82,47 @@ def run_tables(store: Store, run_id: str) -> dict[str, list[dict[str, Any]]]:
     return {"points": points, "per_class": per_class, "per_sample": per_sample}
 
 
-def export_run(store: Store, run_id: str, fmt: str, out_dir: Path, *, overwrite: bool = True) -> list[Path]:
-    """Write the run's tables as ``<run>-<table>.csv|parquet`` or one ``<run>.json``.
+def sample_table(store: Store, run_id: str) -> list[dict[str, Any]]:
+    """Every raw latency sample of a run, one row each: the point, ``phase`` (``warmup`` or ``timed``), its
+    index within that phase and ``latency_ms`` (per query, at the point's batch size), in measured order."""
+    require_run(store, run_id)
+    points = {p.point_id: p for p in store.operating_points(run_id)}
+    ls = s.latency_samples
+    rows: list[dict[str, Any]] = []
+    with store.engine.connect() as conn:
+        for r in conn.execute(ls.select().where(ls.c.run_id == run_id).order_by(ls.c.point_id)).all():
+            p = points.get(r.point_id)
+            for phase, raw in (("warmup", r.warmup_ms_json), ("timed", r.samples_ms_json)):
+                rows += [{"run_id": run_id, "point_id": r.point_id, "variant_name": p.variant_name if p else None,
+                          "runtime": p.runtime if p else None, "batch_size": p.batch_size if p else None,
+                          "phase": phase, "index": i, "latency_ms": ms} for i, ms in enumerate(json.loads(raw))]
+    return rows
+
+
+#: what ``harness results export --what`` writes: the run's tables, or its raw latency samples
+EXPORT_WHAT = ("tables", "samples")
+
+
+def export_run(store: Store, run_id: str, fmt: str, out_dir: Path, *, overwrite: bool = True,
+               what: str = "tables") -> list[Path]:
+    """Write the run's tables as ``<run>-<table>.csv|parquet`` or one ``<run>.json``; with
+    ``what="samples"`` its raw latency samples (:func:`sample_table`) as ``<run>-latency_samples.<fmt>``
+    (JSON: ``{"latency_samples": rows}``).
 
     ``overwrite=False`` refuses, before writing anything, when one of those files exists.
     """
     if fmt not in EXPORT_FORMATS:
         raise ConfigError(f"unknown export format {fmt!r}; choose one of {', '.join(EXPORT_FORMATS)}")
+    if what not in EXPORT_WHAT:
+        raise ConfigError(f"unknown export {what!r}; choose one of {', '.join(EXPORT_WHAT)}")
     if out_dir.exists() and not out_dir.is_dir():
         raise ConfigError(f"export folder {out_dir} is a file: give a folder to write the tables into")
-    tables = run_tables(store, run_id)
-    targets = [out_dir / f"{run_id}.json"] if fmt == "json" else [out_dir / f"{run_id}-{name}.{fmt}" for name in tables]
+    if what == "samples":
+        tables = {"latency_samples": sample_table(store, run_id)}
+        targets = [out_dir / f"{run_id}-latency_samples.{fmt}"]
+    else:
+        tables = run_tables(store, run_id)
+        targets = [out_dir / f"{run_id}.json"] if fmt == "json" else [out_dir / f"{run_id}-{name}.{fmt}" for name in tables]
     existing = [p for p in targets if p.exists()]
     if existing and not overwrite:
         raise ConfigError(f"{existing[0]} exists; pass --force to overwrite it")
