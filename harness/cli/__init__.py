@@ -34,7 +34,7 @@ app = typer.Typer(
 app.command("run", epilog=EXAMPLES, short_help="Run an experiment end to end (no argument: the embedded default).")(run_command)
 app.command("train", epilog=TRAIN_EXAMPLES, short_help="Train a model (or K seeds) on a dataset; write checkpoints.")(train_command)
 app.add_typer(results_app, name="results")
-app.command("inspect", short_help="What an ONNX or .pt2 file holds: tensors, ops; per ONNX layer: sparsity, 2:4, int8, MACs.")(inspect_command)
+app.command("inspect", short_help="What an ONNX or .pt2 file holds: tensors, ops; ONNX layers: sparsity, 2:4, int8, MACs.")(inspect_command)
 app.add_typer(targets_app, name="targets")
 app.command("submit", short_help="Queue an experiment's jobs for a fleet of devices sharing one store.")(submit_command)
 app.command("worker", short_help="Run this device's queued jobs from the shared store.")(worker_command)
