@@ -429,6 +429,23 @@ class BiasSpec(Spec):
     n_boot: Annotated[int, Field(ge=10, le=10000)] = 200
 
 
+class CardSpec(Spec):
+    """What the model card's metadata says beyond what the run measured.
+
+    ``license``: the Hub license id of the model (``"apache-2.0"``, ``"mit"``, ``"other"`` ...), written
+    as ``license`` in the card's front matter; None leaves it out (the harness never assumes one).
+    """
+
+    license: str | None = None
+
+    @field_validator("license")
+    @classmethod
+    def _license_is_not_blank(cls, v: str | None) -> str | None:
+        if v is not None and not v.strip():
+            raise ValueError("must not be empty (leave it out when the model has no license)")
+        return v
+
+
 class ExperimentSpec(Spec):
     name: str = "experiment"  # names the run in the store and the card
     seed: Annotated[int, Field(ge=0)] = 0  # numpy and torch seeds are non-negative
@@ -446,6 +463,7 @@ class ExperimentSpec(Spec):
     tensorrt: TensorRTSpec = TensorRTSpec()
     groups: GroupsSpec = GroupsSpec()
     bias: BiasSpec = BiasSpec()
+    card: CardSpec = CardSpec()
     # a device profile in targets/ (`harness targets list`); its runtimes and precisions are checked
     target: str | None = None
 

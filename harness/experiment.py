@@ -31,14 +31,46 @@ DEFAULT_EXPERIMENT = "default.toml"
 _format_validation_error = format_validation_error
 
 
-def _deep_merge(base: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
+def deep_merge(base: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
     merged = copy.deepcopy(base)
     for key, value in overrides.items():
         if isinstance(value, dict) and isinstance(merged.get(key), dict):
-            merged[key] = _deep_merge(merged[key], value)
+            merged[key] = deep_merge(merged[key], value)
         else:
             merged[key] = value
     return merged
+
+
+def _toml_value(text: str) -> Any:
+    """``text`` read as a TOML value (``3``, ``0.5``, ``true``, ``[1, 4]``, ``"x"``, ``{ width = 0.5 }``); any
+    text that is not one is the string itself (``onnxruntime``)."""
+    try:
+        return tomllib.loads(f"value = {text}")["value"]
+    except tomllib.TOMLDecodeError:
+        return text
+
+
+def set_overrides(assignments: list[str]) -> dict[str, Any]:
+    """``--set KEY=VALUE`` assignments as a nested override mapping for :func:`load_experiment`.
+
+    ``KEY`` is dotted (``train.epochs``, ``measure.batch_sizes``): each part but the last names a table.
+    ``VALUE`` is read as a TOML value, else kept as a string. A later assignment to the same key wins.
+    The mapping is merged into the file's before validation, so an unknown key or an impossible value
+    is reported as one in the file would be, naming the key.
+    """
+    out: dict[str, Any] = {}
+    for item in assignments:
+        key, sep, text = item.partition("=")
+        parts = [p.strip() for p in key.split(".")]
+        if not sep or not all(parts):
+            raise ConfigError(f"--set {item!r}: expected KEY=VALUE with a dotted KEY, e.g. train.epochs=3")
+        node = out
+        for part in parts[:-1]:
+            if not isinstance(node.get(part), dict):
+                node[part] = {}
+            node = node[part]
+        node[parts[-1]] = _toml_value(text.strip())
+    return out
 
 
 def read_experiment_file(path: Path | None) -> tuple[dict[str, Any], str]:
@@ -137,5 +169,5 @@ def load_experiment(path: Path | None = None, overrides: dict[str, Any] | None =
     """Read, merge CLI overrides into, validate and check an experiment."""
     raw, source = read_experiment_file(path)
     if overrides:
-        raw = _deep_merge(raw, overrides)
+        raw = deep_merge(raw, overrides)
     return validate_experiment(raw, source)

@@ -27,3 +27,15 @@ def source_kind(name: str) -> str:
 
 def is_fixed_artifact(name: str) -> bool:
     return source_kind(name) in FILE_SOURCES.values()
+
+
+def base_model_name(name: str, checkpoint: str | None = None) -> str | None:
+    """The model card's ``base_model``: the model every variant was made from, when it has a name outside
+    this run. A ``.pt2`` / ``.onnx`` model is its file's name, weights from a ``checkpoint`` the checkpoint's
+    file name. A model the run trained itself (zoo, ``torchvision:``, ``timm:``, ``module:factory`` without
+    a checkpoint) has none: None, never an invented name."""
+    if is_fixed_artifact(name):
+        return Path(name).name
+    if checkpoint is not None:
+        return Path(checkpoint).name
+    return None

@@ -467,6 +467,8 @@ class RunReport:
     cie_gallery_path: str | None = None
     population: int = 1
     target: str | None = None  # the device profile the run was made for (targets/), if one was named
+    license: str | None = None  # the experiment's [card] license (None: not given)
+    base_model: str | None = None  # the model's file or checkpoint name (model_names.base_model_name); None: trained here
     schema_version: int = SCHEMA_VERSION
 
 

@@ -166,7 +166,8 @@ def card_report(*, hostile: bool = False) -> RunReport:
         baseline_variant_id="vdense", points=points, objectives=["p50_ms:min", "top1:max", "worst_class_recall:max"],
         selection=selection, environment=environment, run_dir="runs/20250101-000000-card", card_path="card.md",
         plot_path="front.png", store="sqlite", n_failed=1, cie_gallery_path="runs/20250101-000000-card/cie_gallery.png",
-        population=3, target="jetson-orin-nano", notes=["population = 3: intervals are wide; read small CEV differences as noise"],
+        population=3, target="jetson-orin-nano", license=None if hostile else "apache-2.0",
+        notes=["population = 3: intervals are wide; read small CEV differences as noise"],
     )
 
 

@@ -82,9 +82,54 @@ def test_cli_prints_json_with_per_layer_facts_and_totals(tiny_onnx):
     assert doc["macs"] == inspect_model(tiny_onnx).macs
 
 
-def test_cli_table_names_the_columns_and_a_missing_file_exits_5_with_one_line(tiny_onnx, tmp_path):
+def test_cli_table_names_the_columns_and_a_missing_file_exits_2_with_one_line(tiny_onnx, tmp_path):
     proc = _cli(str(tiny_onnx))
     assert proc.returncode == 0 and "2:4" in proc.stdout and "MACs per sample" in proc.stdout
     proc = _cli(str(tmp_path / "nope.onnx"))
-    assert proc.returncode == 5 and proc.stderr.strip().startswith("error: ONNX file not found")
+    assert proc.returncode == 2 and proc.stderr.strip().startswith("error: model file not found")
     assert len(proc.stderr.strip().splitlines()) == 1
+    bad = tmp_path / "bad.onnx"
+    bad.write_text("not a model")
+    proc = _cli(str(bad))  # a file that is there but unusable stays unusable input
+    assert proc.returncode == 5 and len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_onnx_tensors_producer_and_op_histogram(tiny_onnx):
+    import onnx
+
+    report = inspect_model(tiny_onnx)
+    graph = onnx.load(str(tiny_onnx)).graph
+    (x,) = report.inputs
+    assert x.name == graph.input[0].name and x.dtype == "float32" and len(x.shape) == 4
+    assert all(isinstance(d, int | str) for d in x.shape) and x.shape[1:] == [1, 8, 8]
+    dims = graph.input[0].type.tensor_type.shape.dim
+    assert x.shape[0] == (dims[0].dim_param or "?" if not dims[0].HasField("dim_value") else dims[0].dim_value)
+    (y,) = report.outputs
+    assert y.dtype == "float32" and y.shape[-1] == 10
+    assert report.producer_name == "pytorch" and report.producer_version
+    assert report.op_histogram["Conv"] == 5 and sum(report.op_histogram.values()) == len(graph.node)
+    assert list(report.op_histogram.values()) == sorted(report.op_histogram.values(), reverse=True)
+
+
+def test_pt2_signature_and_call_function_histogram_in_table_and_json(tiny_onnx):
+    from harness.export.pt2 import load_program
+    from harness.export.report import inspect_program_file
+
+    pt2 = tiny_onnx.parent / "model.pt2"
+    report = inspect_program_file(pt2)
+    program = load_program(pt2)
+    assert [t.name for t in report.inputs] == list(program.graph_signature.user_inputs)
+    assert report.inputs[0].dtype == "float32" and report.inputs[0].shape[1:] == [1, 8, 8]
+    assert report.outputs[0].shape[-1] == 10
+    calls = [n for n in program.graph.nodes if n.op == "call_function"]
+    assert sum(report.op_histogram.values()) == len(calls)
+    assert any("conv" in op for op in report.op_histogram)
+    assert report.parameters == sum(p.numel() for p in program.parameters())
+    proc = _cli(str(pt2), "--json")
+    assert proc.returncode == 0, proc.stderr
+    doc = json.loads(proc.stdout)
+    assert doc["op_histogram"] == report.op_histogram and doc["inputs"][0]["name"] == report.inputs[0].name
+    proc = _cli(str(pt2))
+    assert proc.returncode == 0 and "call_function targets" in proc.stdout and report.inputs[0].name in proc.stdout
+    proc = _cli(str(tiny_onnx))
+    assert proc.returncode == 0 and "op types" in proc.stdout and "producer pytorch" in proc.stdout

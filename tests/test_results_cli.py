@@ -172,3 +172,69 @@ def test_card_formats_and_latest_run_default(two_runs):
     assert "http://" not in html and "https://" not in html
     result = CliRunner().invoke(app, ["card", ids[1], "--format", "pdf", "--store", str(store)])
     assert result.exit_code == 2 and "md, html, json" in result.output
+
+
+def test_tables_print_every_metric_in_the_catalog_format(two_runs):
+    from harness.metric_catalog import format_value
+
+    store, ids = two_runs
+    points = json.loads(invoke("results", "show", ids[0], "--store", str(store), "--json"))["points"]
+    shown = CliRunner().invoke(app, ["results", "show", ids[0], "--store", str(store)], terminal_width=400).stdout
+    rows = json.loads(invoke("results", "compare", *ids, "--store", str(store), "--json"))
+    compared = CliRunner().invoke(app, ["results", "compare", *ids, "--store", str(store)], terminal_width=400).stdout
+    for p in points:  # top-1 as a percentage, as in `harness run`'s table and the card, never a bare fraction
+        assert format_value("top1", p["top1"]) in shown and format_value("p50_ms", p["p50_ms"]) in shown
+        assert f" {p['top1']:.4g} " not in shown
+    for r in rows:
+        assert format_value("top1", r["top1_a"]) in compared
+
+
+def test_compare_shows_p99_the_noise_band_energy_and_bias(two_runs):
+    store, ids = two_runs
+    rows = json.loads(invoke("results", "compare", ids[0], ids[1], "--store", str(store), "--json"))
+    shown = {p["point_id"]: p for p in json.loads(invoke("results", "show", ids[0], "--store", str(store), "--json"))["points"]}
+    for r in rows:
+        for side in "ab":
+            assert {f"p99_ms_{side}", f"p50_ci_ms_{side}", f"energy_per_inference_mj_{side}", f"worst_class_drop_{side}",
+                    f"cie_fraction_{side}", f"cev_{side}"} <= r.keys()
+            ci = r[f"p50_ci_ms_{side}"]
+            assert ci is not None and ci[0] <= r[f"p50_ms_{side}"] <= ci[1]
+            assert (r[f"energy_per_inference_mj_{side}"] is None) == bool(r[f"energy_unavailable_reason_{side}"])
+        point = next(p for p in shown.values() if p["variant_name"] == r["variant_name"])
+        assert r["cie_fraction_a"] == point["cie_fraction"] and r["worst_class_drop_a"] == point["worst_class_drop"]
+    int8 = next(r for r in rows if r["variant_name"] == "dense+int8")
+    assert int8["cie_fraction_a"] is not None
+    table = CliRunner().invoke(app, ["results", "compare", *ids, "--store", str(store)], terminal_width=500).stdout
+    for column in ("p99_ms_a", "p50_ci_ms_b", "energy_per_inference_mj_a", "worst_class_drop_b", "cie_fraction_a"):
+        assert column in table
+    if int8["energy_per_inference_mj_a"] is None:
+        assert f"energy per inference: n/a ({int8['energy_unavailable_reason_a']})" in table
+
+
+def test_export_samples_writes_every_warmup_and_timed_sample_per_point(two_runs, tmp_path):
+    import pyarrow.parquet as pq
+
+    from harness.store import open_store
+
+    store, ids = two_runs
+    st = open_store(store)
+    points = st.operating_points(ids[0])
+    st.close()
+    (path,) = invoke("results", "export", ids[0], "--what", "samples", "--out", str(tmp_path), "--store", str(store)).split()
+    assert path.endswith(f"{ids[0]}-latency_samples.csv")
+    with open(path) as f:
+        rows = list(csv.DictReader(f))
+    for p in points:
+        mine = [r for r in rows if r["point_id"] == p.point_id]
+        timed = [float(r["latency_ms"]) for r in mine if r["phase"] == "timed"]
+        assert len(timed) == p.latency.n_samples and len([r for r in mine if r["phase"] == "warmup"]) == p.latency.n_warmup
+        assert min(timed) == pytest.approx(p.latency.min_ms)
+        assert [int(r["index"]) for r in mine if r["phase"] == "timed"] == list(range(len(timed)))
+    (jpath,) = invoke("results", "export", ids[0], "--what", "samples", "-f", "json", "--out", str(tmp_path), "--store", str(store)).split()
+    with open(jpath) as f:
+        assert len(json.load(f)["latency_samples"]) == len(rows)
+    (ppath,) = invoke("results", "export", ids[0], "--what", "samples", "-f", "parquet", "--out", str(tmp_path),
+                      "--store", str(store)).split()
+    assert pq.read_table(ppath).num_rows == len(rows)
+    result = CliRunner().invoke(app, ["results", "export", ids[0], "--what", "nope", "--out", str(tmp_path), "--store", str(store)])
+    assert "unknown export 'nope'" in str(result.exception)

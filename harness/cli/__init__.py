@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Protocol, cast
+from typing import Annotated, Protocol, cast
 
 import typer
 
@@ -29,13 +29,15 @@ app = typer.Typer(
     name="harness",
     no_args_is_help=True,
     add_completion=False,
+    # plain click help: a flag is listed without a type placeholder (the rich panels print `<bool>` for it)
+    rich_markup_mode=None,
     context_settings={"help_option_names": ["-h", "--help"]},
     help="Choose how to ship a compressed image classifier without silently hurting the people it serves.",
 )
 app.command("run", epilog=EXAMPLES, short_help="Run an experiment end to end (no argument: the embedded default).")(run_command)
 app.command("train", epilog=TRAIN_EXAMPLES, short_help="Train a model (or K seeds) on a dataset; write checkpoints.")(train_command)
 app.add_typer(results_app, name="results")
-app.command("inspect", short_help="What an ONNX file holds per layer: sparsity, 2:4, int8, precision, MACs.")(inspect_command)
+app.command("inspect", short_help="What an ONNX or .pt2 file holds: tensors, ops; ONNX layers: sparsity, 2:4, int8, MACs.")(inspect_command)
 app.add_typer(targets_app, name="targets")
 app.command("submit", short_help="Queue an experiment's jobs for a fleet of devices sharing one store.")(submit_command)
 app.command("worker", short_help="Run this device's queued jobs from the shared store.")(worker_command)
@@ -44,8 +46,31 @@ app.command("card", short_help="Re-render a run's model card from the store.")(c
 app.command("bench", epilog=BENCH_EXAMPLES, short_help="Time one .onnx, .pt2 or TensorRT engine file (no accuracy).")(bench_command)
 
 
+def installed_version() -> str:
+    """The installed distribution's version (``importlib.metadata``), else the package's own."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("harness")
+    except PackageNotFoundError:
+        from harness import __version__
+
+        return __version__
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(f"harness {installed_version()}")
+        raise typer.Exit(0)
+
+
 @app.callback()
-def _root() -> None:
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_print_version, is_eager=True, help="Print the installed version and exit."),
+    ] = False,
+) -> None:
     """Prune, quantize, export, measure and evaluate a model; pick a fair operating point."""
 
 

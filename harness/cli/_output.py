@@ -10,11 +10,17 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn
 from rich.table import Table
 from rich.text import Text
 
+from harness.metric_catalog import format_value, read_metrics
 from harness.progress import ProgressReporter, Task
 
-# wide enough for the points table when output is piped (rich assumes 80 columns then)
-stderr = Console(stderr=True, width=None if Console(stderr=True).is_terminal else 140)
-stdout = Console(width=None if Console().is_terminal else 140)
+#: the width of a stream that is not a terminal (a pipe, a file): tables print at their natural width,
+#: so ids and names are never cut or ellipsized (rich would assume 80 columns there)
+PIPED_WIDTH = 100_000
+stderr = Console(stderr=True, width=None if Console(stderr=True).is_terminal else PIPED_WIDTH)
+stdout = Console(width=None if Console().is_terminal else PIPED_WIDTH)
+
+#: columns holding ids and names: in a narrow terminal they fold onto the next line, never ellipsized
+ID_COLUMNS = frozenset({"point", "point_id", "run_id", "variant_name", "variant_id", "experiment", "chosen_point", "group"})
 
 
 def printable(value: object, *, lines: bool = False) -> str:
@@ -86,32 +92,32 @@ class RichProgress(ProgressReporter):
         self._progress.console.print(plain(message, lines=True))
 
 
-def _pct(x: float | None) -> str:
-    return "n/a" if x is None else f"{100 * x:.1f}"
-
-
-def _ms(x: float | None) -> str:
-    return "n/a" if x is None else f"{x:.3f}"
+def metric_cell(name: str, value: float | None) -> str:
+    """A metric's value in a CLI table: the catalog's one format (fractions as ``98.1%``, differences of
+    fractions as ``-1.2 pp``, times as ``0.496 ms``, ``n/a`` when missing), the same as reasons and the card."""
+    return format_value(name, value)
 
 
 def points_table(report) -> Table:
     """Operating points grouped by batch size; ``*`` marks the chosen point, ``front`` the Pareto front."""
     table = Table(title=plain(f"run {report.run_id}: operating points (* chosen)"), title_justify="left")
-    for col in ["point", "prec", "sparsity %", "top-1 %", "worst class %", "p50 ms", "p99 ms", "RSS MB", "file MB", "front", "status"]:
-        table.add_column(col, justify="left" if col in ("point", "prec", "status") else "right", no_wrap=col == "point")
+    for col in ["point", "prec", "sparsity", "top-1", "worst class", "p50", "p99", "RSS MB", "file MB", "front", "status"]:
+        table.add_column(col, justify="left" if col in ("point", "prec", "status") else "right",
+                         overflow="fold" if col in ID_COLUMNS else "ellipsis")
     chosen = report.selection.point_id
     for p in sorted(report.points, key=lambda p: (p.batch_size, p.runtime, p.point_id)):
-        acc, lat, mem, art = p.accuracy, p.latency, p.memory, p.artifact
+        acc = p.accuracy
+        m = read_metrics(p)
         table.add_row(
             plain(p.point_id + (" *" if p.point_id == chosen else "")),
             plain(p.precision),
-            _pct(art.weight_sparsity) if art else "n/a",
-            _pct(acc.top1) if acc else "n/a",
-            plain(f"{_pct(acc.worst_class_recall)} ({acc.worst_class})") if acc else "n/a",
-            _ms(lat.p50_ms) if lat else "n/a",
-            _ms(lat.p99_ms) if lat else "n/a",
-            f"{mem.peak_rss_mb:.0f}" if mem and mem.peak_rss_mb is not None else "n/a",
-            f"{art.file_mb:.3f}" if art else "n/a",
+            metric_cell("sparsity", m["sparsity"]),
+            metric_cell("top1", m["top1"]),
+            plain(f"{metric_cell('worst_class_recall', m['worst_class_recall'])} ({acc.worst_class})") if acc else "n/a",
+            metric_cell("p50_ms", m["p50_ms"]),
+            metric_cell("p99_ms", m["p99_ms"]),
+            metric_cell("peak_rss_mb", m["peak_rss_mb"]),
+            metric_cell("artifact_mb", m["artifact_mb"]),
             "yes" if p.on_pareto_front else "",
             p.status if p.status == "ok" else plain(f"failed: {((p.error or '').splitlines() or [''])[0][:70]}"),
         )

@@ -32,16 +32,46 @@ def _open(store: str | None):
     return open_store(path)
 
 
-def _table(title: str, rows: list[dict], columns: list[str]):
+#: table columns that hold a catalog metric under another name
+_COLUMN_METRICS = {"bias_amp_a_to_t_delta": "bias_amp_delta", "calibrated_bias_amp_a_to_t_delta": "bias_amp_delta",
+                   "delta": "top1_delta"}
+
+
+def _column_metric(column: str) -> str | None:
+    """The catalog metric a column shows (``top1``, ``top1_a`` / ``top1_b`` in a comparison), if any."""
+    from harness.metric_catalog import BY_NAME
+
+    for name in (column, column.removesuffix("_a"), column.removesuffix("_b")):
+        name = _COLUMN_METRICS.get(name, name)
+        if name in BY_NAME:
+            return name
+    return None
+
+
+def _cell(column: str, value, missing: str = "") -> str:
+    from harness.cli._output import metric_cell
+
+    if value is None:
+        return missing
+    if isinstance(value, bool):
+        return str(value)
+    name = _column_metric(column)
+    if name is not None and isinstance(value, int | float):
+        return metric_cell(name, value)
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
+def _table(title: str, rows: list[dict], columns: list[str], *, missing: str = ""):
+    """Rows as a table; metric columns in the catalog's format (the one the card and reasons use)."""
     from rich.table import Table
 
-    from harness.cli._output import plain
+    from harness.cli._output import ID_COLUMNS, plain
 
     table = Table(title=plain(title), title_justify="left")
     for c in columns:
-        table.add_column(c)
+        table.add_column(c, overflow="fold" if c in ID_COLUMNS else "ellipsis")
     for row in rows:  # cells hold user text (run ids, names, labels): never rich markup
-        table.add_row(*(plain("" if row.get(c) is None else f"{row[c]:.4g}" if isinstance(row[c], float) else row[c]) for c in columns))
+        table.add_row(*(plain(_cell(c, row.get(c), missing)) for c in columns))
     return table
 
 
@@ -144,9 +174,12 @@ def export(
     fmt: Annotated[str, typer.Option("--format", "-f", help="csv | parquet | json")] = "csv",
     out: Annotated[Path, typer.Option("--out", "-o", help="Directory to write into (created if missing).")] = Path("."),
     force: Annotated[bool, typer.Option("--force", help="Overwrite tables already exported there.")] = False,
+    what: Annotated[str, typer.Option("--what", help="tables (points, per class, per evaluation sample) | samples "
+                                      "(every warm-up and timed latency sample of every point)")] = "tables",
     store: StoreOpt = None,
 ) -> None:
-    """Write a run as tables: one row per operating point, plus per-class and per-sample tables.
+    """Write a run as tables: one row per operating point, plus per-class and per-sample tables; with
+    --what samples, one row per raw latency sample (warm-up and timed) of every point.
 
     A file already there is refused unless --force.
     """
@@ -154,7 +187,7 @@ def export(
 
     st = _open(store)
     try:
-        paths = export_run(st, run_id, fmt, out, overwrite=force)
+        paths = export_run(st, run_id, fmt, out, overwrite=force, what=what)
     finally:
         st.close()
     for p in paths:
@@ -163,8 +196,9 @@ def export(
 
 @results_app.command("compare")
 def compare(run_a: RunArg, run_b: RunArg, store: StoreOpt = None, json_output: JsonOpt = False) -> None:
-    """Two runs side by side, matched by variant, runtime and batch size."""
-    from harness.cli._output import stdout
+    """Two runs side by side, matched by variant, runtime and batch size: top-1, worst-class recall, p50
+    with its bootstrap interval (noise band), p99, energy per inference and the headline bias metrics."""
+    from harness.cli._output import plain, stdout
     from harness.store.views import compare_runs
 
     st = _open(store)
@@ -175,6 +209,19 @@ def compare(run_a: RunArg, run_b: RunArg, store: StoreOpt = None, json_output: J
     if json_output:
         typer.echo(json.dumps(rows, indent=2))
         return
-    columns = ["variant_name", "runtime", "batch_size", "top1_a", "top1_b", "worst_class_recall_a",
-               "worst_class_recall_b", "p50_ms_a", "p50_ms_b", "p50_ratio_b_over_a"]
-    stdout.print(_table(f"{run_a} (a) vs {run_b} (b)", rows, columns))
+    from harness.store.views import COMPARED_METRICS
+
+    shown = [m for m in COMPARED_METRICS if m != "cev" or any(r["cev_a"] is not None or r["cev_b"] is not None for r in rows)]
+    metric_columns = [f"{m}_{side}" for m in shown for side in "ab"]
+    metric_columns[metric_columns.index("p99_ms_a"):metric_columns.index("p99_ms_a")] = ["p50_ci_ms_a", "p50_ci_ms_b"]
+    columns = ["variant_name", "runtime", "batch_size", *metric_columns, "p50_ratio_b_over_a"]
+    table_rows = [{**r, **{f"p50_ci_ms_{side}": _band(r[f"p50_ci_ms_{side}"]) for side in "ab"}} for r in rows]
+    stdout.print(_table(f"{run_a} (a) vs {run_b} (b); p50_ci_ms: the p50's bootstrap interval (noise band)",
+                        table_rows, columns, missing="n/a"))
+    reasons = sorted({r[f"energy_unavailable_reason_{side}"] for r in rows for side in "ab"} - {None})
+    for reason in reasons:  # why energy is n/a (per point in --json)
+        stdout.print(plain(f"energy per inference: n/a ({reason})"))
+
+
+def _band(ci: list[float] | None) -> str | None:
+    return None if not ci else f"{ci[0]:.3f}-{ci[1]:.3f} ms"

@@ -28,6 +28,28 @@ def model_overrides(model: str | None, checkpoint: Path | None) -> dict:
     return out
 
 
+def flag_overrides(*, assignments: list[str], quick: bool = False, inline: bool = False, runtime: list[str] | None = None,
+                   seed: int | None = None, target: str | None = None, model: str | None = None,
+                   checkpoint: Path | None = None) -> dict:
+    """``harness run``'s flags as the override mapping :func:`~harness.experiment.load_experiment` merges into
+    the file before validation: the ``--set`` assignments first, the named flags over them."""
+    from harness.experiment import deep_merge, set_overrides
+
+    overrides: dict = set_overrides(assignments)
+    if quick or inline:
+        overrides = deep_merge(overrides, {"measure": {**({"profile": "quick"} if quick else {}),
+                                                       **({"isolation": "inline"} if inline else {})}})
+    if runtime:
+        overrides["runtimes"] = runtime
+    if seed is not None:
+        overrides["seed"] = seed
+    if target is not None:
+        overrides["target"] = target
+    if model is not None or checkpoint is not None:
+        overrides = deep_merge(overrides, {"model": model_overrides(model, checkpoint)})
+    return overrides
+
+
 def run_command(
     experiment: Annotated[
         str | None,
@@ -75,6 +97,14 @@ def run_command(
         Path | None,
         typer.Option(help="A state_dict loaded (weights only, no code run) into the model instead of training it."),
     ] = None,
+    assignments: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--set", "-s", metavar="KEY=VALUE",
+            help="Set any experiment key (repeatable; dotted for tables: train.epochs=3, measure.batch_sizes=[1,4]); "
+            "VALUE is a TOML value, else a string. Checked like a value in the file; the flags above win over it.",
+        ),
+    ] = None,
     resume: Annotated[
         bool,
         typer.Option(
@@ -96,21 +126,12 @@ def run_command(
     from harness.report.summary import run_summary
 
     store = store or str(results_dir / "harness.db")
-    overrides: dict = {}
-    if quick or inline:
-        overrides["measure"] = {**({"profile": "quick"} if quick else {}), **({"isolation": "inline"} if inline else {})}
-    if runtime:
-        overrides["runtimes"] = runtime
-    if seed is not None:
-        overrides["seed"] = seed
-    if target is not None:
-        overrides["target"] = target
-    if model is not None or checkpoint is not None:
-        overrides["model"] = model_overrides(model, checkpoint)
+    overrides = flag_overrides(assignments=assignments or [], quick=quick, inline=inline, runtime=runtime,
+                               seed=seed, target=target, model=model, checkpoint=checkpoint)
     if resume:
         if overrides:
             raise typer.BadParameter("a resumed run keeps its own experiment: drop "
-                                     "--quick/--inline/--runtime/--seed/--target/--model/--checkpoint",
+                                     "--quick/--inline/--runtime/--seed/--target/--model/--checkpoint/--set",
                                      param_hint="--resume")
         run_id, spec = resumable_run(store, experiment)
     else:

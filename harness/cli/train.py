@@ -42,7 +42,7 @@ def train_command(
 
     from rich.table import Table
 
-    from harness.cli._output import RichProgress, plain, stderr, stdout
+    from harness.cli._output import RichProgress, metric_cell, plain, stderr, stdout
     from harness.experiment import load_experiment
     from harness.models.trainer import train_models
 
@@ -63,10 +63,11 @@ def train_command(
         trained = train_models(spec, seeds=seeds, out_dir=out, cache_dir=results_dir / "cache" / "models",
                                progress=progress)
     table = Table(title=plain(f"{spec.model.name} on {spec.dataset.name}"))
-    for col in ("seed", "top-1 %", "worst class %", "checkpoint"):
+    for col in ("seed", "top-1", "worst class", "checkpoint"):
         table.add_column(col)
     for t in trained:
-        table.add_row(str(t.seed), f"{100 * t.top1:.1f}", plain(f"{100 * t.worst_class_recall:.1f} ({t.worst_class})"), plain(t.checkpoint))
+        table.add_row(str(t.seed), metric_cell("top1", t.top1),
+                      plain(f"{metric_cell('worst_class_recall', t.worst_class_recall)} ({t.worst_class})"), plain(t.checkpoint))
     (stderr if json_output else stdout).print(table)
     if json_output:
         typer.echo(json.dumps([asdict(t) for t in trained], indent=2))

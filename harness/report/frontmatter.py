@@ -1,7 +1,8 @@
 """Hugging Face model card metadata for a run, and a tiny safe YAML emitter for it.
 
 The metadata follows the Hub's model card spec (``huggingface_hub.ModelCardData`` /
-``EvalResult``): ``pipeline_tag``, ``tags``, ``datasets``, ``metrics`` and a
+``EvalResult``): ``pipeline_tag``, ``license`` and ``base_model`` (with ``base_model_relation``)
+when known, ``tags``, ``datasets``, ``metrics`` and a
 ``model-index`` whose results carry ``task``, ``dataset`` and ``metrics`` (``type``,
 ``value``, ``name``). Only measured values appear: a metric that was not measured is
 left out of ``model-index`` (the card's body says why), never written as 0.
@@ -145,10 +146,35 @@ def _tags(point: OperatingPoint | None) -> list[str]:
     return tags
 
 
+def base_model_relation(point: OperatingPoint | None) -> str | None:
+    """How ``point``'s model comes from the base model: ``pruned`` when its variant was pruned (whether
+    or not it was also quantized: the weights themselves changed), ``quantized`` when it was only
+    quantized or stored at a lower precision (int8, fp16), None for the dense fp32 model itself."""
+    if point is None:
+        return None
+    if point.prune_method != "none":
+        return "pruned"
+    if point.precision not in ("fp32", "float32"):
+        return "quantized"
+    return None
+
+
 def card_metadata(report: RunReport, point: OperatingPoint | None) -> dict[str, Any]:
-    """Hugging Face model card metadata for ``point`` (the chosen operating point) of ``report``."""
+    """Hugging Face model card metadata for ``point`` (the chosen operating point) of ``report``.
+
+    ``license`` comes from the experiment's ``[card]``; ``base_model`` is the model's file or
+    checkpoint name (none for a model this run trained), and ``base_model_relation`` is written with
+    it, for a chosen point that is not the base model itself. Each is left out when unknown.
+    """
     ds = report.dataset
     meta: dict[str, Any] = {"pipeline_tag": "image-classification"}
+    if report.license is not None:
+        meta["license"] = report.license
+    if report.base_model is not None:
+        meta["base_model"] = report.base_model
+        relation = base_model_relation(point)
+        if relation is not None:
+            meta["base_model_relation"] = relation
     if point is not None and point.artifact is not None and point.artifact.format == "onnx":
         meta["library_name"] = "onnx"
     meta["tags"] = _tags(point)

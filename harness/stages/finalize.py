@@ -9,6 +9,7 @@ from typing import Any
 
 from harness.analysis import attach_bias, write_audit
 from harness.compress.variants import Variant
+from harness.model_names import base_model_name
 from harness.pareto import pareto_front, parse_objective
 from harness.records import DatasetInfo, OperatingPoint, RunReport, to_dict
 from harness.report.figures import NO_PLOTS, plots_available
@@ -86,6 +87,8 @@ def finalize(ctx: RunContext, state: RunState, variants: list[Variant], dataset:
         cie_gallery_path=str(gallery) if gallery else None,
         population=spec.population,
         target=spec.target,
+        license=spec.card.license,
+        base_model=base_model_name(spec.model.name, spec.model.checkpoint),
         store=ctx.paths.store,
         n_failed=n_failed,
         notes=notes,

@@ -82,17 +82,47 @@ def run_tables(store: Store, run_id: str) -> dict[str, list[dict[str, Any]]]:
     return {"points": points, "per_class": per_class, "per_sample": per_sample}
 
 
-def export_run(store: Store, run_id: str, fmt: str, out_dir: Path, *, overwrite: bool = True) -> list[Path]:
-    """Write the run's tables as ``<run>-<table>.csv|parquet`` or one ``<run>.json``.
+def sample_table(store: Store, run_id: str) -> list[dict[str, Any]]:
+    """Every raw latency sample of a run, one row each: the point, ``phase`` (``warmup`` or ``timed``), its
+    index within that phase and ``latency_ms`` (per query, at the point's batch size), in measured order."""
+    require_run(store, run_id)
+    points = {p.point_id: p for p in store.operating_points(run_id)}
+    ls = s.latency_samples
+    rows: list[dict[str, Any]] = []
+    with store.engine.connect() as conn:
+        for r in conn.execute(ls.select().where(ls.c.run_id == run_id).order_by(ls.c.point_id)).all():
+            p = points.get(r.point_id)
+            for phase, raw in (("warmup", r.warmup_ms_json), ("timed", r.samples_ms_json)):
+                rows += [{"run_id": run_id, "point_id": r.point_id, "variant_name": p.variant_name if p else None,
+                          "runtime": p.runtime if p else None, "batch_size": p.batch_size if p else None,
+                          "phase": phase, "index": i, "latency_ms": ms} for i, ms in enumerate(json.loads(raw))]
+    return rows
+
+
+#: what ``harness results export --what`` writes: the run's tables, or its raw latency samples
+EXPORT_WHAT = ("tables", "samples")
+
+
+def export_run(store: Store, run_id: str, fmt: str, out_dir: Path, *, overwrite: bool = True,
+               what: str = "tables") -> list[Path]:
+    """Write the run's tables as ``<run>-<table>.csv|parquet`` or one ``<run>.json``; with
+    ``what="samples"`` its raw latency samples (:func:`sample_table`) as ``<run>-latency_samples.<fmt>``
+    (JSON: ``{"latency_samples": rows}``).
 
     ``overwrite=False`` refuses, before writing anything, when one of those files exists.
     """
     if fmt not in EXPORT_FORMATS:
         raise ConfigError(f"unknown export format {fmt!r}; choose one of {', '.join(EXPORT_FORMATS)}")
+    if what not in EXPORT_WHAT:
+        raise ConfigError(f"unknown export {what!r}; choose one of {', '.join(EXPORT_WHAT)}")
     if out_dir.exists() and not out_dir.is_dir():
         raise ConfigError(f"export folder {out_dir} is a file: give a folder to write the tables into")
-    tables = run_tables(store, run_id)
-    targets = [out_dir / f"{run_id}.json"] if fmt == "json" else [out_dir / f"{run_id}-{name}.{fmt}" for name in tables]
+    if what == "samples":
+        tables = {"latency_samples": sample_table(store, run_id)}
+        targets = [out_dir / f"{run_id}-latency_samples.{fmt}"]
+    else:
+        tables = run_tables(store, run_id)
+        targets = [out_dir / f"{run_id}.json"] if fmt == "json" else [out_dir / f"{run_id}-{name}.{fmt}" for name in tables]
     existing = [p for p in targets if p.exists()]
     if existing and not overwrite:
         raise ConfigError(f"{existing[0]} exists; pass --force to overwrite it")
@@ -126,8 +156,23 @@ def _write_parquet(path: Path, rows: list[dict[str, Any]]) -> None:
     pq.write_table(pa.table({c: [row.get(c) for row in rows] for c in columns}), path)
 
 
+#: the catalog metrics :func:`compare_runs` puts side by side, ``<metric>_a`` and ``<metric>_b``
+COMPARED_METRICS = ("top1", "worst_class_recall", "p50_ms", "p99_ms", "energy_per_inference_mj",
+                    "worst_class_drop", "cie_fraction", "cev")
+
+
+def _energy_reason(p: Any) -> str | None:
+    if p is None:
+        return "absent from this run"
+    if p.energy is None:
+        return "not measured: the operating point failed"
+    return p.energy.unavailable_reason if p.energy.energy_per_inference_mj is None else None
+
+
 def compare_runs(store: Store, run_a: str, run_b: str) -> list[dict[str, Any]]:
-    """Operating points matched by (variant name, runtime, batch): accuracy and latency side by side."""
+    """Operating points matched by (variant name, runtime, batch), side by side: accuracy, p50 with its
+    bootstrap interval (the noise band, ``p50_ci_ms``), p99, energy per inference (None with
+    ``energy_unavailable_reason``) and the headline bias metrics (worst-class drop, CIE fraction, CEV)."""
     require_run(store, run_a)
     require_run(store, run_b)
 
@@ -140,9 +185,11 @@ def compare_runs(store: Store, run_a: str, run_b: str) -> list[dict[str, Any]]:
         pa_, pb = a.get(key), b.get(key)
         row: dict[str, Any] = {"variant_name": key[0], "runtime": key[1], "batch_size": key[2]}
         for side, p in (("a", pa_), ("b", pb)):
-            row[f"top1_{side}"] = p.metric("top1") if p else None
-            row[f"worst_class_recall_{side}"] = p.metric("worst_class_recall") if p else None
-            row[f"p50_ms_{side}"] = p.metric("p50_ms") if p else None
+            for name in COMPARED_METRICS:
+                row[f"{name}_{side}"] = p.metric(name) if p else None
+            row[f"p50_ci_ms_{side}"] = p.latency.p50_ci_ms if p and p.latency else None
+            row[f"energy_unavailable_reason_{side}"] = (
+                _energy_reason(p) if row[f"energy_per_inference_mj_{side}"] is None else None)
             row[f"status_{side}"] = p.status if p else "absent"
         pa50, pb50 = row["p50_ms_a"], row["p50_ms_b"]
         row["p50_ratio_b_over_a"] = pb50 / pa50 if pa50 and pb50 else None
