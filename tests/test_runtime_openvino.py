@@ -56,7 +56,7 @@ def test_compile_config_carries_the_harness_threads():
     from harness.runtimes.openvino import compile_config
 
     assert compile_config(2) == {"PERFORMANCE_HINT": "LATENCY", "INFERENCE_PRECISION_HINT": "f32",
-                                 "INFERENCE_NUM_THREADS": 2}
+                                 "ENABLE_CPU_PINNING": False, "INFERENCE_NUM_THREADS": 2}
     assert "INFERENCE_NUM_THREADS" not in compile_config(None)
 
 
@@ -70,6 +70,10 @@ def test_fp32_logits_match_onnxruntime_at_every_batch(tiny_onnx, tiny_dataset):
         for b in (1, 8, 1):
             np.testing.assert_allclose(runner.infer(x[:b]), reference[:b], rtol=1e-4, atol=1e-4)
         assert sorted(runner._requests) == [(1, *x.shape[1:]), (8, *x.shape[1:])]
+        compiled = runner._requests[(1, *x.shape[1:])].get_compiled_model()
+        assert compiled.get_property("INFERENCE_NUM_THREADS") == 1
+        assert str(compiled.get_property("PERFORMANCE_HINT")) == "LATENCY" and compiled.get_property("NUM_STREAMS") == 1
+        assert compiled.get_property("ENABLE_CPU_PINNING") is False
 
 
 def test_int8_qdq_logits_match_onnxruntime(tiny_onnx, tiny_dataset, tmp_path):

@@ -10,6 +10,9 @@ padding). Compile settings:
 * ``PERFORMANCE_HINT = LATENCY``: one stream, all inference threads on the one request in flight
   (the measuring worker and the accuracy pass run one synchronous query at a time);
 * ``INFERENCE_NUM_THREADS``: the harness's ``threads`` (unset: OpenVINO's default, all cores);
+* ``ENABLE_CPU_PINNING = False``: the inference threads are not pinned to cores, as
+  onnxruntime's intra-op threads are not; on a CPU that other processes share, pinned threads
+  wait for their core (measured in docs/compression.md: pinned was 1.2-1.5x slower there);
 * ``INFERENCE_PRECISION_HINT = f32``: float layers run in fp32 on every CPU, so an fp32 file is
   scored and timed in fp32 (OpenVINO's default on CPUs with AVX512-BF16 or AMX is bf16). The
   int8 QDQ pairs of a quantized file are still executed as int8 by OpenVINO's low-precision
@@ -28,7 +31,9 @@ from harness.errors import InputError
 from harness.runtimes.base import Runner, missing_modules_reason
 
 #: compile properties shared by every compiled shape (threads are added per runner)
-COMPILE_CONFIG: dict[str, str] = {"PERFORMANCE_HINT": "LATENCY", "INFERENCE_PRECISION_HINT": "f32"}
+COMPILE_CONFIG: dict[str, str | bool] = {
+    "PERFORMANCE_HINT": "LATENCY", "INFERENCE_PRECISION_HINT": "f32", "ENABLE_CPU_PINNING": False,
+}
 
 
 def compile_config(threads: int | None) -> dict[str, Any]:
@@ -43,7 +48,7 @@ class OpenVinoRunner(Runner):
     name = "openvino"
     artifact_format = "onnx"
     description = ("OpenVINO CPU plugin, ONNX read directly, static shape per batch size, "
-                   "PERFORMANCE_HINT=LATENCY, INFERENCE_PRECISION_HINT=f32")
+                   "PERFORMANCE_HINT=LATENCY, INFERENCE_PRECISION_HINT=f32, threads not pinned")
     device_kind = "cpu"
 
     @classmethod
