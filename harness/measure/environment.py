@@ -22,7 +22,7 @@ INFERENCE_FLAGS = (
 VNNI_FLAGS = frozenset({"avx512_vnni", "avx_vnni", "amx_int8", "asimddp"})
 #: distributions whose versions go in every report (None when not installed)
 DISTRIBUTIONS = (
-    "harness", "torch", "onnx", "onnxruntime", "onnxscript", "torch-pruning", "numpy", "scikit-learn",
+    "harness", "torch", "onnx", "onnxruntime", "openvino", "onnxscript", "torch-pruning", "numpy", "scikit-learn",
 )
 GIT_TIMEOUT_S = 5.0
 _REPO_ROOT = Path(__file__).resolve().parents[2]

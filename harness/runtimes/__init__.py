@@ -13,6 +13,7 @@ from harness.runtimes.base import Runner, RunnerCapabilities
 
 RUNTIMES: Registry[type[Runner]] = Registry("runtime")
 RUNTIMES.register("onnxruntime", "harness.runtimes.onnxrt:OnnxRuntimeRunner")
+RUNTIMES.register("openvino", "harness.runtimes.openvino:OpenVinoRunner")
 RUNTIMES.register("torch", "harness.runtimes.torch_:TorchEagerRunner")
 RUNTIMES.register("tensorrt", "harness.runtimes.tensorrt:TensorRTRunner")
 RUNTIMES.register("onnxruntime-cuda", "harness.runtimes.onnxrt_gpu:OnnxRuntimeCudaRunner")
