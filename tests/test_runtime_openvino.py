@@ -35,13 +35,13 @@ def test_unavailable_without_openvino_in_one_line(monkeypatch, tmp_path):
     real = deps.is_available.__wrapped__
     monkeypatch.setattr(deps, "is_available", lambda module: False if module == "openvino" else real(module))
     reason = runtime_availability(["openvino"])["openvino"]
-    assert reason == "openvino is not installed: pip install 'harness[openvino]'"
+    assert reason == "openvino is not installed (pip install 'harness[openvino]')"
     assert "\n" not in reason
     (tmp_path / "model.onnx").write_bytes(b"")  # never read: the missing library is found first
-    with pytest.raises(MissingDependency, match="openvino is not installed") as info:
+    with pytest.raises(MissingDependency, match="needs openvino") as info:
         with RUNTIMES.get("openvino")(tmp_path / "model.onnx", threads=1):
             pass
-    assert info.value.hint == "pip install 'harness[openvino]'"
+    assert "pip install 'harness[openvino]'" in str(info.value)
 
 
 def test_the_x86_cpu_profile_offers_openvino():

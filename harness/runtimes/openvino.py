@@ -50,16 +50,13 @@ class OpenVinoRunner(Runner):
     description = ("OpenVINO CPU plugin, ONNX read directly, static shape per batch size, "
                    "PERFORMANCE_HINT=LATENCY, INFERENCE_PRECISION_HINT=f32, threads not pinned")
     device_kind = "cpu"
+    requires = (("openvino", "openvino"),)
 
     @classmethod
     def unavailable_reason(cls) -> str | None:
-        missing = missing_modules_reason("openvino")
-        return f"{missing}: pip install 'harness[openvino]'" if missing else None
+        return missing_modules_reason("openvino")
 
     def activate_impl(self) -> None:
-        from harness import deps
-
-        deps.require("openvino", extra="openvino", purpose="the openvino runtime")
         import openvino as ov
 
         self._core = ov.Core()
