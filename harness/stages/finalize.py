@@ -21,8 +21,7 @@ def rebase_on_dense(points: list[OperatingPoint], dense_id: str) -> list[Operati
     """Every point's accuracy deltas against the dense model on its own runtime (from the stored
     accuracies: on a fleet the dense job may have finished last)."""
     dense = {p.runtime: p for p in points if p.variant_id == dense_id and p.accuracy is not None}
-    by_runtime = {r: iter(rebase([p for p in points if p.runtime == r], dense.get(r))) for r in {p.runtime for p in points}}
-    return [next(by_runtime[p.runtime]) for p in points]
+    return [rebase([p], dense.get(p.runtime))[0] for p in points]
 
 
 def run_notes(ctx: RunContext, points: list[OperatingPoint]) -> list[str]:
