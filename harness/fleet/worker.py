@@ -105,8 +105,9 @@ def _reopen(store: Any, run_id: str, results_dir: Path, store_url: str, progress
     spec = ExperimentSpec.model_validate_json(store.run_row(run_id)["experiment_json"])
     ctx, state = open_run(spec, RunPaths(results_dir, store_url), progress, run_id,
                           run_dir=results_dir / "runs" / run_id)  # this machine's copy of the run folder
-    stored_members(ctx, state)  # seeds 2..K were scored by the submitter
-    variants = [_variant(r) for r in store.variant_rows(run_id)]
+    rows = store.variant_rows(run_id)
+    stored_members(ctx, state, rows)  # seeds 2..K were scored by the submitter
+    variants = [_variant(r) for r in rows]
     primaries = sorted((v for v in variants if not ctx.is_member(v.seed)), key=lambda v: (v.name != "dense", v.name))
     dataset, info = _dataset(store, run_id)
     return _OpenRun(ctx, state, primaries, dataset, info)

@@ -61,9 +61,10 @@ def score_member(ctx: RunContext, state: RunState, seed: int, baseline: Any, dat
             task.advance()
 
 
-def stored_members(ctx: RunContext, state: RunState) -> None:
-    """Move the stored logits of population members (scored by the submitter) into their populations."""
-    rows = sorted((r for r in ctx.store.variant_rows(ctx.run_id) if r["seed"] is not None and ctx.is_member(r["seed"])),
+def stored_members(ctx: RunContext, state: RunState, variant_rows: list[dict[str, Any]]) -> None:
+    """Move the stored logits of population members (scored by the submitter) into their populations;
+    ``variant_rows``: the run's rows of the store's variants table."""
+    rows = sorted((r for r in variant_rows if r["seed"] is not None and ctx.is_member(r["seed"])),
                   key=lambda r: (r["name"], r["seed"]))
     for r in rows:
         for (variant_id, runtime) in [k for k in state.pops.logits if k[0] == r["variant_id"]]:
